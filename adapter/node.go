@@ -1,0 +1,734 @@
+package adapter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/zccadapter/zccadapter/cluster"
+	"github.com/zccadapter/zccadapter/events"
+	"github.com/zccadapter/zccadapter/rcapi"
+)
+
+// Roles of a node.
+const (
+	RoleStarting  = "starting"
+	RoleStandby   = "standby"
+	RolePromoting = "promoting"
+	RoleLeader    = "leader"
+	RoleStopping  = "stopping"
+)
+
+// Source is the node's event subscription (an *events.Client in
+// production). The node reads its status; events reach the node through
+// Node.Deliver, which the source's handler calls.
+type Source interface {
+	Run(ctx context.Context) error
+	Status() events.ClientStatus
+	SubscriptionID() string
+}
+
+// NodeConfig configures a Node.
+type NodeConfig struct {
+	// Name is the node id, e.g. "a". Required; it must equal the cluster
+	// config's node.
+	Name string
+	// Rules are the recording rules.
+	Rules Rules
+	// HandoffGrace is how long a standby keeps an event the leader's log
+	// does not show before handing it to the leader through etcd. Default
+	// 2s.
+	HandoffGrace time.Duration
+	// BatchSize is the most events one leader txn logs. Default 32 (each
+	// event takes up to three ops of etcd's 128-op txn limit).
+	BatchSize int
+	// MaxPending bounds the events a node holds that the log does not show
+	// yet; beyond it the oldest are dropped and counted. Default 100000.
+	MaxPending int
+	// Version and Address are published in the membership record.
+	Version, Address string
+	Logger           zerolog.Logger
+}
+
+// Node is one RIS node: it keeps its subscription and mirror hot, campaigns
+// for leadership, and as leader turns events into recorder commands. Run
+// drives it; Deliver feeds it events; Status reads it. Safe for concurrent
+// use.
+type Node struct {
+	cfg     NodeConfig
+	cl      *cluster.Cluster
+	mirror  *cluster.Mirror
+	sink    Sink
+	source  Source
+	log     zerolog.Logger
+	inbox   chan *events.Event
+	stopped chan struct{}
+
+	// Owned by the run loop.
+	pending map[string]*pendingEvent
+	seq     uint64
+
+	mu sync.Mutex
+	st NodeStatus
+}
+
+type pendingEvent struct {
+	ev        *events.Event
+	seq       uint64
+	arrived   time.Time
+	handedOff bool
+}
+
+// NodeStatus is a snapshot of a node, served as /status.
+type NodeStatus struct {
+	Node          string    `json:"node"`
+	Role          string    `json:"role"`
+	Epoch         int64     `json:"epoch,omitempty"`
+	ElectedAt     time.Time `json:"elected_at,omitzero"`
+	LeaderSince   time.Time `json:"leader_since,omitzero"`
+	Subscription  string    `json:"subscription"`
+	SocketUp      bool      `json:"socket_up"`
+	LastEventAt   time.Time `json:"last_event_at,omitzero"`
+	Pending       int       `json:"pending"`
+	HandedOff     int64     `json:"handed_off"`
+	Received      int64     `json:"events_received"`
+	Deduplicated  int64     `json:"events_deduplicated"`
+	Applied       int64     `json:"events_applied"`
+	Late          int64     `json:"events_late"`
+	Stale         int64     `json:"events_stale"`
+	Dropped       int64     `json:"events_dropped"`
+	Commands      int64     `json:"commands_sent"`
+	Duplicates    int64     `json:"commands_duplicate"`
+	Invalid       int64     `json:"commands_invalid"`
+	Terms         int64     `json:"terms"`
+	MirrorApplied int       `json:"mirror_dedup_keys"`
+	MirrorStates  int       `json:"mirror_engagements"`
+	LastError     string    `json:"last_error,omitempty"`
+}
+
+// NewNode returns a node. sink may not be nil; source may be nil in tests
+// that call Deliver directly.
+func NewNode(cfg NodeConfig, cl *cluster.Cluster, sink Sink, source Source) (*Node, error) {
+	if cfg.Name == "" {
+		return nil, errors.New("node: name is required")
+	}
+	if cfg.Name != cl.Config().Node {
+		return nil, fmt.Errorf("node: name %q differs from the cluster node %q", cfg.Name, cl.Config().Node)
+	}
+	if sink == nil {
+		return nil, errors.New("node: a recorder sink is required")
+	}
+	if cfg.HandoffGrace == 0 {
+		cfg.HandoffGrace = 2 * time.Second
+	}
+	if cfg.BatchSize <= 0 || cfg.BatchSize > 40 {
+		cfg.BatchSize = 32
+	}
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = 100000
+	}
+	n := &Node{cfg: cfg, cl: cl, mirror: cl.NewMirror(), sink: sink, source: source,
+		log:     cfg.Logger.With().Str("node", cfg.Name).Logger(),
+		inbox:   make(chan *events.Event, 65536),
+		stopped: make(chan struct{}),
+		pending: map[string]*pendingEvent{}}
+	n.st = NodeStatus{Node: cfg.Name, Role: RoleStarting}
+	return n, nil
+}
+
+// Deliver hands the node one event from its subscription. It blocks while
+// the node's inbox (65536 events) is full, and returns at once after Run
+// has returned (the event is then dropped and counted).
+func (n *Node) Deliver(ev *events.Event) {
+	select {
+	case n.inbox <- ev:
+	case <-n.stopped:
+		n.count(func(s *NodeStatus) { s.Dropped++ })
+	}
+}
+
+// Status returns a snapshot.
+func (n *Node) Status() NodeStatus {
+	n.mu.Lock()
+	s := n.st
+	n.mu.Unlock()
+	if n.source != nil {
+		cs := n.source.Status()
+		s.Subscription = n.source.SubscriptionID()
+		s.SocketUp = cs.Connected
+	}
+	s.MirrorApplied, s.MirrorStates = n.mirror.Counts()
+	return s
+}
+
+func (n *Node) count(f func(*NodeStatus)) {
+	n.mu.Lock()
+	f(&n.st)
+	n.mu.Unlock()
+}
+
+func (n *Node) setRole(role string, epoch int64) {
+	n.count(func(s *NodeStatus) {
+		s.Role, s.Epoch = role, epoch
+		switch role {
+		case RolePromoting:
+			s.ElectedAt = time.Now().UTC()
+			s.Terms++
+		case RoleLeader:
+			s.LeaderSince = time.Now().UTC()
+		case RoleStandby:
+			s.ElectedAt, s.LeaderSince = time.Time{}, time.Time{}
+		}
+	})
+	n.log.Info().Str("role", role).Int64("epoch", epoch).Msg("role changed")
+}
+
+// Run runs the node until ctx ends: the subscription, the mirror, and the
+// role loop. On return every goroutine it started has ended; a leader has
+// stopped sending, logged what it sent and resigned, within a budget of
+// about 2s. It returns nil after a shutdown by ctx.
+func (n *Node) Run(ctx context.Context) error {
+	defer close(n.stopped)
+	var wg sync.WaitGroup
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	wg.Add(1)
+	go func() { defer wg.Done(); n.mirror.Run(bg) }() //nolint:errcheck // returns bg's error
+	if n.source != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); n.source.Run(ctx) }() //nolint:errcheck // returns ctx's error
+	}
+	n.loop(ctx)
+	stopBG()
+	wg.Wait()
+	n.setRole(RoleStopping, 0)
+	return nil
+}
+
+func (n *Node) loop(ctx context.Context) {
+	for ctx.Err() == nil {
+		term := n.standby(ctx)
+		if term == nil {
+			return
+		}
+		n.lead(ctx, term)
+	}
+}
+
+// standby keeps intake and handoff going while it campaigns; it returns the
+// won term, or nil when ctx ended.
+func (n *Node) standby(ctx context.Context) *cluster.Term {
+	n.setRole(RoleStandby, 0)
+	cctx, cancel := context.WithCancel(ctx)
+	won := make(chan *cluster.Term, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		won <- n.campaign(cctx)
+	}()
+	defer wg.Wait()
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case ev := <-n.inbox:
+			n.intake(ev)
+		case <-tick.C:
+			n.sweep(ctx)
+		case t := <-won:
+			return t
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// campaign retries Campaign until it wins or ctx ends (nil).
+func (n *Node) campaign(ctx context.Context) *cluster.Term {
+	m := cluster.Member{Version: n.cfg.Version, Address: n.cfg.Address}
+	if n.source != nil {
+		m.Subscription = n.source.SubscriptionID()
+	}
+	backoff := 100 * time.Millisecond
+	for {
+		t, err := n.cl.Campaign(ctx, m)
+		if err == nil {
+			return t
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		n.log.Warn().Err(err).Dur("backoff", backoff).Msg("campaign failed; campaigning again with a new session")
+		n.count(func(s *NodeStatus) { s.LastError = err.Error() })
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return nil
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
+}
+
+// intake records an event from the node's own socket.
+func (n *Node) intake(ev *events.Event) *pendingEvent {
+	n.count(func(s *NodeStatus) {
+		s.Received++
+		if ev.Time.After(s.LastEventAt) {
+			s.LastEventAt = ev.Time
+		}
+	})
+	if n.mirror.Applied(ev.Key) {
+		n.count(func(s *NodeStatus) { s.Deduplicated++ })
+		return nil
+	}
+	if p, ok := n.pending[ev.Key]; ok {
+		n.count(func(s *NodeStatus) { s.Deduplicated++ })
+		return p
+	}
+	n.seq++
+	p := &pendingEvent{ev: ev, seq: n.seq, arrived: time.Now()}
+	n.pending[ev.Key] = p
+	if len(n.pending) > n.cfg.MaxPending {
+		n.dropOldest()
+	}
+	n.count(func(s *NodeStatus) { s.Pending = len(n.pending) })
+	return p
+}
+
+func (n *Node) dropOldest() {
+	var oldest *pendingEvent
+	for _, p := range n.pending {
+		if oldest == nil || p.seq < oldest.seq {
+			oldest = p
+		}
+	}
+	delete(n.pending, oldest.ev.Key)
+	n.count(func(s *NodeStatus) { s.Dropped++ })
+	n.log.Error().Str("event", oldest.ev.Name).Int("max_pending", n.cfg.MaxPending).Msg("pending events over the limit; oldest dropped")
+}
+
+// sweep drops pending events the leader has logged and hands off those
+// older than the grace period.
+func (n *Node) sweep(ctx context.Context) {
+	now := time.Now()
+	var due []*pendingEvent
+	for k, p := range n.pending {
+		if n.mirror.Applied(k) {
+			delete(n.pending, k)
+			continue
+		}
+		if !p.handedOff && now.Sub(p.arrived) >= n.cfg.HandoffGrace {
+			due = append(due, p)
+		}
+	}
+	sort.Slice(due, func(i, j int) bool { return due[i].seq < due[j].seq })
+	for _, p := range due {
+		hctx, cancel := context.WithTimeout(ctx, time.Second)
+		ok, err := n.cl.HandOff(hctx, p.ev.Key, p.ev.Raw)
+		cancel()
+		if err != nil {
+			n.log.Debug().Err(err).Msg("handoff failed; will retry")
+			break
+		}
+		p.handedOff = true
+		if ok {
+			n.count(func(s *NodeStatus) { s.HandedOff++ })
+			n.log.Debug().Str("event", p.ev.Name).Str("engagement_id", EngagementID(p.ev)).Msg("event handed off to the leader")
+		}
+	}
+	n.count(func(s *NodeStatus) { s.Pending = len(n.pending) })
+}
+
+// leader is the state of one term, owned by the run loop.
+type leader struct {
+	n       *Node
+	term    *cluster.Term
+	ctx     context.Context
+	applied map[string]struct{}
+	engs    map[string]*Engagement
+	batch   batch
+}
+
+type batch struct {
+	keys     []string
+	engs     map[string]*Engagement
+	handoffs map[string]struct{}
+}
+
+func (b *batch) empty() bool { return len(b.keys) == 0 && len(b.handoffs) == 0 }
+
+// lead runs one term: promotion, then live processing until the term or
+// ctx ends; it always returns with leader work stopped and the term
+// resigned.
+func (n *Node) lead(ctx context.Context, term *cluster.Term) {
+	epoch := term.Epoch()
+	n.setRole(RolePromoting, epoch)
+	log := n.log.With().Int64("epoch", epoch).Logger()
+	lctx, cancel := context.WithCancel(term.Context())
+	stopOnShutdown := context.AfterFunc(ctx, cancel)
+	L := &leader{n: n, term: term, ctx: lctx}
+	var watchers sync.WaitGroup
+	defer func() {
+		// Stop all leader work, join it, then log what was sent, then resign.
+		cancel()
+		stopOnShutdown()
+		watchers.Wait()
+		if term.Valid() {
+			fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 500*time.Millisecond)
+			if err := L.flush(fctx); err != nil {
+				log.Warn().Err(err).Msg("final log write failed; the successor replays those events")
+			}
+			fcancel()
+		}
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		if err := term.Resign(rctx); err != nil {
+			log.Warn().Err(err).Msg("resign incomplete; the lease expires after its TTL")
+		}
+		rcancel()
+		if err := term.Err(); err != nil && ctx.Err() == nil {
+			log.Warn().Err(err).Msg("leadership ended")
+		}
+	}()
+
+	snap, err := n.cl.Snapshot(lctx)
+	if err != nil {
+		log.Error().Err(err).Msg("promotion: cannot read state; stepping down")
+		return
+	}
+	if err := L.load(snap); err != nil {
+		log.Error().Err(err).Msg("promotion: state unreadable; stepping down")
+		return
+	}
+	if err := n.sink.ClaimEpoch(lctx, rcapi.EpochClaim{Epoch: epoch, Node: n.cfg.Name}); err != nil {
+		log.Error().Err(err).Msg("promotion: recorder refused the epoch; stepping down")
+		term.Lose(err)
+		return
+	}
+	L.reconcile()
+	// Apply what this node holds that the log does not show, in event time
+	// order, before going live (C-16).
+	var backlog []*pendingEvent
+	for _, raw := range snap.Handoffs {
+		ev, err := events.Parse(raw)
+		if err != nil {
+			log.Warn().Err(err).Msg("handoff unreadable; dropped")
+			continue
+		}
+		if p := n.intakeQuiet(ev); p != nil {
+			p.handedOff = true
+		}
+	}
+	for _, p := range n.pending {
+		backlog = append(backlog, p)
+	}
+	sort.Slice(backlog, func(i, j int) bool {
+		if !backlog[i].ev.Time.Equal(backlog[j].ev.Time) {
+			return backlog[i].ev.Time.Before(backlog[j].ev.Time)
+		}
+		return backlog[i].seq < backlog[j].seq
+	})
+	for _, p := range backlog {
+		if err := L.process(p.ev); err != nil {
+			log.Warn().Err(err).Msg("promotion: applying the backlog failed; stepping down")
+			return
+		}
+		if len(L.batch.keys) >= n.cfg.BatchSize {
+			if err := L.flush(lctx); err != nil {
+				log.Warn().Err(err).Msg("promotion: log write failed; stepping down")
+				return
+			}
+		}
+	}
+	if err := L.flush(lctx); err != nil {
+		log.Warn().Err(err).Msg("promotion: log write failed; stepping down")
+		return
+	}
+	n.setRole(RoleLeader, epoch)
+	log.Info().Int("backlog", len(backlog)).Int("engagements", len(L.engs)).Msg("leader is live")
+
+	handoffs := make(chan cluster.Handoff, 256)
+	watchers.Add(1)
+	go func() {
+		defer watchers.Done()
+		if err := n.cl.WatchHandoffs(lctx, snap.Revision, handoffs); err != nil && lctx.Err() == nil {
+			log.Error().Err(err).Msg("handoff watch failed; stepping down")
+			term.Lose(err)
+		}
+	}()
+	prune := time.NewTicker(30 * time.Second)
+	defer prune.Stop()
+	for {
+		var err error
+		select {
+		case ev := <-n.inbox:
+			err = L.own(ev)
+		case h := <-handoffs:
+			err = L.handoff(h)
+		case <-prune.C:
+			L.prune()
+			continue
+		case <-lctx.Done():
+			return
+		}
+		// Group commit: take what is already waiting, then write once.
+		for more := true; more && err == nil && len(L.batch.keys) < n.cfg.BatchSize; {
+			select {
+			case ev := <-n.inbox:
+				err = L.own(ev)
+			case h := <-handoffs:
+				err = L.handoff(h)
+			default:
+				more = false
+			}
+		}
+		if err == nil {
+			err = L.flush(lctx)
+		}
+		if err != nil {
+			if lctx.Err() == nil {
+				log.Warn().Err(err).Msg("leader stops")
+			}
+			return
+		}
+	}
+}
+
+// intakeQuiet adds an event to pending without counting it as received.
+func (n *Node) intakeQuiet(ev *events.Event) *pendingEvent {
+	if p, ok := n.pending[ev.Key]; ok {
+		return p
+	}
+	n.seq++
+	p := &pendingEvent{ev: ev, seq: n.seq, arrived: time.Now()}
+	n.pending[ev.Key] = p
+	return p
+}
+
+func (L *leader) load(s *cluster.Snapshot) error {
+	L.applied = s.Applied
+	L.engs = make(map[string]*Engagement, len(s.States))
+	for id, raw := range s.States {
+		var e Engagement
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return fmt.Errorf("state of engagement %q: %w", id, err)
+		}
+		L.engs[id] = &e
+	}
+	L.batch = batch{engs: map[string]*Engagement{}, handoffs: map[string]struct{}{}}
+	return nil
+}
+
+// reconcile compares the recorder's open segments with the state and
+// adopts what the recorder knows that the log does not: a command the old
+// leader sent but had not logged. It sends nothing.
+func (L *leader) reconcile() {
+	open, err := L.n.sink.OpenRecordings(L.ctx)
+	if err != nil {
+		L.n.log.Warn().Err(err).Msg("promotion: recorder open recordings unavailable; continuing from the log")
+		return
+	}
+	adopted := 0
+	for _, o := range open {
+		eng := L.engs[o.EngagementID]
+		if eng == nil {
+			eng = &Engagement{ID: o.EngagementID}
+			L.engs[o.EngagementID] = eng
+		}
+		var seg *Segment
+		for _, s := range eng.Segments {
+			if s.ID == o.SegmentID {
+				seg = s
+			}
+		}
+		if seg == nil {
+			user, leg := splitSegmentID(o.EngagementID, o.SegmentID)
+			seg = &Segment{ID: o.SegmentID, UserID: user, Leg: leg, StartedAt: o.StartedAt}
+			eng.Segments = append(eng.Segments, seg)
+		}
+		if seg.State != o.State || seg.Pauses != o.Pauses {
+			seg.State = o.State
+			seg.Pauses = o.Pauses
+			seg.Resumes = o.Pauses
+			if o.State == rcapi.StatePaused {
+				seg.Resumes = o.Pauses - 1
+			}
+			adopted++
+		}
+	}
+	if adopted > 0 {
+		L.n.log.Info().Int("segments", adopted).Msg("promotion: adopted recorder state the log did not show")
+	}
+}
+
+func splitSegmentID(engID, segID string) (string, int) {
+	rest := segID
+	if len(segID) > len(engID)+1 && segID[:len(engID)+1] == engID+"/" {
+		rest = segID[len(engID)+1:]
+	}
+	for i := len(rest) - 1; i >= 0; i-- {
+		if rest[i] == '/' {
+			leg := 0
+			if _, err := fmt.Sscanf(rest[i+1:], "%d", &leg); err == nil && leg > 1 {
+				return rest[:i], leg
+			}
+			break
+		}
+	}
+	return rest, 1
+}
+
+func (L *leader) own(ev *events.Event) error {
+	if p := L.n.intake(ev); p == nil {
+		return nil
+	}
+	return L.process(ev)
+}
+
+func (L *leader) handoff(h cluster.Handoff) error {
+	ev, err := events.Parse(h.Raw)
+	if err != nil {
+		L.n.log.Warn().Err(err).Msg("handoff unreadable; dropped")
+		L.batch.handoffs[h.Key] = struct{}{}
+		return nil
+	}
+	L.n.intakeQuiet(ev)
+	L.batch.handoffs[h.Key] = struct{}{}
+	return L.process(ev)
+}
+
+// process applies one event as leader: rules, commands (sent before the
+// event is logged, so a crash between the two replays the event and the
+// recorder answers duplicate), then the batch.
+func (L *leader) process(ev *events.Event) error {
+	n := L.n
+	if _, done := L.applied[ev.Key]; done {
+		delete(n.pending, ev.Key)
+		n.count(func(s *NodeStatus) { s.Deduplicated++; s.Pending = len(n.pending) })
+		return nil
+	}
+	id := EngagementID(ev)
+	eng, cmds, outcome := n.cfg.Rules.Apply(L.engs[id], ev)
+	for _, c := range cmds {
+		c.Epoch, c.Node = L.term.Epoch(), n.cfg.Name
+		if err := L.send(c); err != nil {
+			return err
+		}
+	}
+	switch outcome {
+	case Late:
+		n.count(func(s *NodeStatus) { s.Late++ })
+	case Stale:
+		n.count(func(s *NodeStatus) { s.Stale++ })
+		n.log.Warn().Str("event", ev.Name).Str("engagement_id", id).Time("event_time", ev.Time).Msg("stale event starts no recording")
+	}
+	L.applied[ev.Key] = struct{}{}
+	L.batch.keys = append(L.batch.keys, ev.Key)
+	if id != "" && eng != nil {
+		L.engs[id] = eng
+		L.batch.engs[id] = eng
+	}
+	L.batch.handoffs[ev.Key] = struct{}{}
+	n.count(func(s *NodeStatus) { s.Applied++ })
+	return nil
+}
+
+// send delivers one command, re-deriving the fencing deadline on each try.
+func (L *leader) send(c rcapi.Command) error {
+	n := L.n
+	for {
+		if !L.term.Valid() {
+			return cluster.ErrFenced
+		}
+		sctx, cancel := context.WithDeadline(L.ctx, L.term.Deadline())
+		res, err := n.sink.Send(sctx, c)
+		cancel()
+		switch {
+		case err == nil:
+			n.count(func(s *NodeStatus) {
+				s.Commands++
+				if res == rcapi.ResultDuplicate {
+					s.Duplicates++
+				}
+			})
+			return nil
+		case errors.Is(err, ErrStaleEpoch):
+			L.term.Lose(err)
+			return err
+		case errors.Is(err, ErrInvalidTransition), errors.Is(err, ErrRejected):
+			n.count(func(s *NodeStatus) { s.Invalid++ })
+			n.log.Error().Err(err).Str("action", c.Action).Str("segment_id", c.SegmentID).Str("command_id", c.ID).Msg("recorder refused a command")
+			return nil
+		case errors.Is(err, context.DeadlineExceeded) && L.ctx.Err() == nil:
+			continue // the deadline moved on, or the term is fenced: checked above
+		default:
+			return err
+		}
+	}
+}
+
+// flush writes the batch in one guarded txn.
+func (L *leader) flush(ctx context.Context) error {
+	if L.batch.empty() {
+		return nil
+	}
+	k := L.n.cl.Keys()
+	for attempt := 0; ; attempt++ {
+		lease, err := L.term.DedupLease(ctx)
+		if err != nil {
+			return err
+		}
+		var ops []clientv3.Op
+		for _, key := range L.batch.keys {
+			ops = append(ops, clientv3.OpPut(k.Dedup(key), L.n.cfg.Name, clientv3.WithLease(lease)))
+		}
+		for id, e := range L.batch.engs {
+			b, _ := json.Marshal(e)
+			if e.Closed && !e.Open() {
+				ops = append(ops, clientv3.OpPut(k.State(id), string(b), clientv3.WithLease(lease)))
+			} else {
+				ops = append(ops, clientv3.OpPut(k.State(id), string(b)))
+			}
+		}
+		for key := range L.batch.handoffs {
+			ops = append(ops, clientv3.OpDelete(k.Handoff(key)))
+		}
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err = L.term.Commit(cctx, ops...)
+		cancel()
+		if err != nil && cluster.IsLeaseNotFound(err) && attempt == 0 {
+			L.term.ForgetDedupLease()
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		break
+	}
+	for _, key := range L.batch.keys {
+		delete(L.n.pending, key)
+	}
+	for key := range L.batch.handoffs {
+		delete(L.n.pending, key)
+	}
+	L.batch = batch{engs: map[string]*Engagement{}, handoffs: map[string]struct{}{}}
+	L.n.count(func(s *NodeStatus) { s.Pending = len(L.n.pending) })
+	return nil
+}
+
+// prune forgets closed engagements older than the dedup window.
+func (L *leader) prune() {
+	cutoff := time.Now().Add(-L.n.cl.Config().DedupWindow)
+	for id, e := range L.engs {
+		if e.Closed && !e.Open() && e.ClosedAt.Before(cutoff) {
+			delete(L.engs, id)
+		}
+	}
+}

@@ -1,0 +1,215 @@
+// Package cluster holds everything the adapter keeps in etcd: the session and
+// election of the 1+1 pair, the epoch (fencing token), the self-fencing
+// deadline, the dedup log, the handoff of events between nodes, the
+// replicated engagement state, membership, and the shared OAuth token.
+//
+// Keys live under /<prefix>/<cluster>/ (DESIGN §4):
+//
+//	election/<lease>   the election (go.etcd.io/etcd/client/v3/concurrency)
+//	members/<node>     membership, bound to the node's session lease
+//	dedup/<key>        an applied event's dedup key, bound to a dedup-window lease
+//	state/<eng>        one engagement's recording state (JSON)
+//	handoff/<key>      an event a standby saw that the leader's log did not show
+//	token              the shared access token, encrypted (AES-GCM)
+//	token-lock/        the etcd mutex that makes token fetching single-flight
+//
+// What this package does not guarantee: a Term is a belief, not a proof. A
+// leader that is partitioned from etcd keeps its Term until its self-fencing
+// deadline (last keepalive ack + TTL − FenceMargin); etcd only elects a
+// successor after the lease has expired on the server, and the recorder's
+// epoch check is the second line of defence (G3). Clocks are assumed to run
+// at the same rate on both nodes; their offsets do not matter.
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// Errors returned by this package.
+var (
+	// ErrNotLeader is returned by Term.Commit when the election key's create
+	// revision no longer equals the term's epoch: another node leads, or the
+	// lease expired. The caller must stop acting as leader at once.
+	ErrNotLeader = errors.New("cluster: not the leader any more")
+	// ErrFenced is returned when the self-fencing deadline passed before the
+	// call: the node may no longer send recorder commands or write as leader.
+	ErrFenced = errors.New("cluster: self-fencing deadline passed")
+	// ErrPhantomLeader is returned by Campaign when the election reported
+	// success but the node's own key or session was gone (an etcd trap:
+	// Campaign may return after the session expired). The caller campaigns
+	// again with a new session.
+	ErrPhantomLeader = errors.New("cluster: campaign returned without a live key and session")
+)
+
+// Config configures the connection to etcd and the cluster's keys.
+type Config struct {
+	// Endpoints of the etcd cluster, e.g. ["127.0.0.1:2379"]. Required.
+	Endpoints []string
+	// Prefix is the first key segment. Default "zccadapter".
+	Prefix string
+	// Cluster names the pair; two pairs may share one etcd under different
+	// names. Default "default".
+	Cluster string
+	// Node is this node's id, unique in the cluster (e.g. "a"). Required.
+	Node string
+	// SessionTTL is the lease TTL of a node's session, rounded to whole
+	// seconds (etcd leases have one-second resolution). Default 5s; minimum
+	// 2s. A crashed leader is replaced after at most this long.
+	SessionTTL time.Duration
+	// FenceMargin is how long before the server-side lease expiry a leader
+	// stops acting: it fences itself at last keepalive ack + SessionTTL −
+	// FenceMargin. Default 1.5s; must be less than SessionTTL − SessionTTL/3
+	// (one keepalive period), or a healthy leader would fence itself between
+	// two acks.
+	FenceMargin time.Duration
+	// DedupWindow is how long an applied event's key is remembered. Default
+	// 20m; it should exceed the rules' max event age.
+	DedupWindow time.Duration
+	// DialTimeout bounds the first connection. Default 5s.
+	DialTimeout time.Duration
+	// Username and Password, when set, authenticate to etcd.
+	Username, Password string
+}
+
+func (c *Config) setDefaults() {
+	if c.Prefix == "" {
+		c.Prefix = "zccadapter"
+	}
+	if c.Cluster == "" {
+		c.Cluster = "default"
+	}
+	if c.SessionTTL == 0 {
+		c.SessionTTL = 5 * time.Second
+	}
+	if c.FenceMargin == 0 {
+		c.FenceMargin = 1500 * time.Millisecond
+	}
+	if c.DedupWindow == 0 {
+		c.DedupWindow = 20 * time.Minute
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = 5 * time.Second
+	}
+}
+
+// Validate reports the first invalid field, naming it.
+func (c *Config) Validate() error {
+	switch {
+	case len(c.Endpoints) == 0:
+		return errors.New("cluster: endpoints: at least one etcd endpoint is required")
+	case c.Node == "" || strings.ContainsAny(c.Node, "/ "):
+		return fmt.Errorf("cluster: node: %q is not a valid node id (non-empty, no '/' or spaces)", c.Node)
+	case strings.Contains(c.Cluster, "/") || strings.Contains(c.Prefix, "/"):
+		return errors.New("cluster: prefix and cluster must not contain '/'")
+	case c.SessionTTL < 2*time.Second:
+		return fmt.Errorf("cluster: session_ttl: %s is below the 2s minimum", c.SessionTTL)
+	case c.FenceMargin <= 0 || c.FenceMargin >= c.SessionTTL-c.SessionTTL/3:
+		return fmt.Errorf("cluster: fence_margin: %s must be > 0 and < session_ttl − session_ttl/3 (%s)", c.FenceMargin, c.SessionTTL-c.SessionTTL/3)
+	case c.DedupWindow < time.Minute:
+		return fmt.Errorf("cluster: dedup_window: %s is below the 1m minimum", c.DedupWindow)
+	}
+	return nil
+}
+
+// Keys names the cluster's etcd keys.
+type Keys struct{ root string }
+
+func newKeys(prefix, cluster string) Keys {
+	return Keys{root: "/" + path.Join(prefix, cluster) + "/"}
+}
+
+// Root is the prefix of every key of the cluster, ending in '/'.
+func (k Keys) Root() string { return k.root }
+
+// Election is the election prefix.
+func (k Keys) Election() string { return k.root + "election/" }
+
+// Member is a node's membership key.
+func (k Keys) Member(node string) string { return k.root + "members/" + node }
+
+// Members is the membership prefix.
+func (k Keys) Members() string { return k.root + "members/" }
+
+// Dedup is an applied event's key; DedupPrefix the prefix of all of them.
+func (k Keys) Dedup(key string) string { return k.root + "dedup/" + key }
+
+// DedupPrefix is the prefix of the dedup log.
+func (k Keys) DedupPrefix() string { return k.root + "dedup/" }
+
+// State is an engagement's state record; StatePrefix the prefix of all.
+func (k Keys) State(engagementID string) string { return k.root + "state/" + engagementID }
+
+// StatePrefix is the prefix of the replicated state.
+func (k Keys) StatePrefix() string { return k.root + "state/" }
+
+// Handoff is an event handed to the leader; HandoffPrefix the prefix of all.
+func (k Keys) Handoff(key string) string { return k.root + "handoff/" + key }
+
+// HandoffPrefix is the prefix of the handoff queue.
+func (k Keys) HandoffPrefix() string { return k.root + "handoff/" }
+
+// Token is the shared token's key; TokenLock the mutex prefix.
+func (k Keys) Token() string { return k.root + "token" }
+
+// TokenLock is the prefix of the token mutex.
+func (k Keys) TokenLock() string { return k.root + "token-lock/" }
+
+// Cluster is a node's connection to the cluster's etcd. Safe for concurrent
+// use. Close releases it.
+type Cluster struct {
+	cfg    Config
+	keys   Keys
+	client *clientv3.Client
+	log    zerolog.Logger
+}
+
+// Connect dials etcd. It does not block on the connection beyond
+// cfg.DialTimeout; ctx bounds the first status call that verifies it.
+func Connect(ctx context.Context, cfg Config, log zerolog.Logger) (*Cluster, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:            cfg.Endpoints,
+		DialTimeout:          cfg.DialTimeout,
+		DialKeepAliveTime:    2 * time.Second,
+		DialKeepAliveTimeout: 2 * time.Second,
+		Username:             cfg.Username,
+		Password:             cfg.Password,
+		Logger:               zap.NewNop(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect etcd %v: %w", cfg.Endpoints, err)
+	}
+	c := &Cluster{cfg: cfg, keys: newKeys(cfg.Prefix, cfg.Cluster), client: cli,
+		log: log.With().Str("component", "cluster").Logger()}
+	sctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
+	defer cancel()
+	if _, err := cli.Get(sctx, c.keys.Root()+"probe"); err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("connect etcd %v: %w", cfg.Endpoints, err)
+	}
+	return c, nil
+}
+
+// Config returns the effective configuration (defaults applied).
+func (c *Cluster) Config() Config { return c.cfg }
+
+// Keys returns the cluster's key names.
+func (c *Cluster) Keys() Keys { return c.keys }
+
+// Client returns the etcd client; it stays owned by the Cluster.
+func (c *Cluster) Client() *clientv3.Client { return c.client }
+
+// Close closes the etcd client. Terms and mirrors must be stopped first.
+func (c *Cluster) Close() error { return c.client.Close() }

@@ -1,0 +1,125 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"go.etcd.io/etcd/server/v3/embed"
+)
+
+// EmbedConfig configures an embedded etcd member (go.etcd.io/etcd/server/v3/embed).
+type EmbedConfig struct {
+	// Name of the member. Default "default".
+	Name string
+	// Dir is the data directory. Required.
+	Dir string
+	// ClientURL to listen on for clients, e.g. http://127.0.0.1:2379.
+	// Default http://127.0.0.1:0 (a free port; see Endpoints).
+	ClientURL string
+	// PeerURL to listen on for peers. Default http://127.0.0.1:0.
+	PeerURL string
+	// AdvertiseClientURL and AdvertisePeerURL default to the listen URLs.
+	AdvertiseClientURL, AdvertisePeerURL string
+	// InitialCluster is "name=peerURL,..." for a multi-member cluster.
+	// Default: this member alone.
+	InitialCluster string
+	// ClusterState is "new" (default) or "existing".
+	ClusterState string
+	// LogLevel of etcd's own logger. Default "error".
+	LogLevel string
+	// StartTimeout bounds the wait for the member to be ready. Default 30s.
+	StartTimeout time.Duration
+}
+
+// Embedded is a running embedded etcd member.
+type Embedded struct {
+	e *embed.Etcd
+}
+
+// StartEmbedded starts an etcd member and blocks until it serves clients or
+// StartTimeout passes.
+func StartEmbedded(cfg EmbedConfig) (*Embedded, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("embedded etcd: data dir is required")
+	}
+	ec := embed.NewConfig()
+	ec.Dir = cfg.Dir
+	if cfg.Name != "" {
+		ec.Name = cfg.Name
+	}
+	parse := func(field, s, def string) (url.URL, error) {
+		if s == "" {
+			s = def
+		}
+		u, err := url.Parse(s)
+		if err != nil || u.Host == "" {
+			return url.URL{}, fmt.Errorf("embedded etcd: %s %q is not a URL", field, s)
+		}
+		return *u, nil
+	}
+	cu, err := parse("client url", cfg.ClientURL, "http://127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	pu, err := parse("peer url", cfg.PeerURL, "http://127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	acu, err := parse("advertise client url", cfg.AdvertiseClientURL, cu.String())
+	if err != nil {
+		return nil, err
+	}
+	apu, err := parse("advertise peer url", cfg.AdvertisePeerURL, pu.String())
+	if err != nil {
+		return nil, err
+	}
+	ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{cu}, []url.URL{acu}
+	ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{pu}, []url.URL{apu}
+	if cfg.InitialCluster != "" {
+		ec.InitialCluster = cfg.InitialCluster
+	} else {
+		ec.InitialCluster = ec.Name + "=" + apu.String()
+	}
+	if cfg.ClusterState == "existing" {
+		ec.ClusterState = embed.ClusterStateFlagExisting
+	}
+	ec.LogLevel = cfg.LogLevel
+	if ec.LogLevel == "" {
+		ec.LogLevel = "error"
+	}
+	if cfg.StartTimeout == 0 {
+		cfg.StartTimeout = 30 * time.Second
+	}
+	e, err := embed.StartEtcd(ec)
+	if err != nil {
+		return nil, fmt.Errorf("embedded etcd: %w", err)
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+	case err := <-e.Err():
+		e.Close()
+		return nil, fmt.Errorf("embedded etcd: %w", err)
+	case <-time.After(cfg.StartTimeout):
+		e.Server.Stop()
+		e.Close()
+		return nil, fmt.Errorf("embedded etcd: not ready after %s", cfg.StartTimeout)
+	}
+	return &Embedded{e: e}, nil
+}
+
+// Endpoints are the addresses clients dial (host:port).
+func (m *Embedded) Endpoints() []string {
+	var out []string
+	for _, l := range m.e.Clients {
+		out = append(out, l.Addr().String())
+	}
+	return out
+}
+
+// Err reports a fatal serving error of the member.
+func (m *Embedded) Err() <-chan error { return m.e.Err() }
+
+// Close stops the member gracefully and waits for it (see embed.Etcd.Close).
+func (m *Embedded) Close() { m.e.Close() }

@@ -1,0 +1,241 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Snapshot is the cluster's recording state read at one revision: what a
+// newly elected leader starts from (DESIGN §4, promotion).
+type Snapshot struct {
+	Revision int64
+	// Applied holds the dedup keys of every applied event in the window.
+	Applied map[string]struct{}
+	// States maps engagement id to its state record (JSON, owned by the
+	// adapter).
+	States map[string][]byte
+	// Handoffs are events handed over by standbys and not yet applied,
+	// keyed by dedup key.
+	Handoffs map[string][]byte
+}
+
+// Snapshot reads the dedup log, the state records and the handoff queue at
+// one revision. ctx bounds the reads.
+func (c *Cluster) Snapshot(ctx context.Context) (*Snapshot, error) {
+	st, err := c.client.Get(ctx, c.keys.StatePrefix(), clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("read state: %w", err)
+	}
+	rev := st.Header.Revision
+	dd, err := c.client.Get(ctx, c.keys.DedupPrefix(), clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithRev(rev))
+	if err != nil {
+		return nil, fmt.Errorf("read dedup log: %w", err)
+	}
+	ho, err := c.client.Get(ctx, c.keys.HandoffPrefix(), clientv3.WithPrefix(), clientv3.WithRev(rev))
+	if err != nil {
+		return nil, fmt.Errorf("read handoffs: %w", err)
+	}
+	s := &Snapshot{Revision: rev, Applied: make(map[string]struct{}, len(dd.Kvs)),
+		States: make(map[string][]byte, len(st.Kvs)), Handoffs: make(map[string][]byte, len(ho.Kvs))}
+	for _, kv := range dd.Kvs {
+		s.Applied[strings.TrimPrefix(string(kv.Key), c.keys.DedupPrefix())] = struct{}{}
+	}
+	for _, kv := range st.Kvs {
+		s.States[strings.TrimPrefix(string(kv.Key), c.keys.StatePrefix())] = kv.Value
+	}
+	for _, kv := range ho.Kvs {
+		s.Handoffs[strings.TrimPrefix(string(kv.Key), c.keys.HandoffPrefix())] = kv.Value
+	}
+	return s, nil
+}
+
+// HandOff gives an event that this node saw, and the leader's log does not
+// show, to the leader: it writes handoff/<key> unless dedup/<key> exists.
+// It reports whether the event was handed off (false: already applied).
+func (c *Cluster) HandOff(ctx context.Context, key string, raw []byte) (bool, error) {
+	resp, err := c.client.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(c.keys.Dedup(key)), "=", 0)).
+		Then(clientv3.OpPut(c.keys.Handoff(key), string(raw))).
+		Commit()
+	if err != nil {
+		return false, fmt.Errorf("hand off event: %w", err)
+	}
+	return resp.Succeeded, nil
+}
+
+// Handoff is one event handed to the leader.
+type Handoff struct {
+	Key string
+	Raw []byte
+}
+
+// WatchHandoffs sends every handoff written after revision rev to out, until
+// ctx ends (then it returns ctx.Err()). It blocks on out: the leader loop is
+// its only reader. A compacted or broken watch is an error; the caller
+// re-reads a Snapshot.
+func (c *Cluster) WatchHandoffs(ctx context.Context, rev int64, out chan<- Handoff) error {
+	wctx := clientv3.WithRequireLeader(ctx)
+	wch := c.client.Watch(wctx, c.keys.HandoffPrefix(), clientv3.WithPrefix(), clientv3.WithRev(rev+1),
+		clientv3.WithFilterDelete())
+	for resp := range wch {
+		if err := resp.Err(); err != nil {
+			return fmt.Errorf("watch handoffs: %w", err)
+		}
+		for _, ev := range resp.Events {
+			h := Handoff{Key: strings.TrimPrefix(string(ev.Kv.Key), c.keys.HandoffPrefix()), Raw: ev.Kv.Value}
+			select {
+			case out <- h:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return errors.New("watch handoffs: channel closed")
+}
+
+// DedupLease returns a lease for dedup records and closed engagements: it
+// lives one DedupWindow from its grant. A new lease is granted when the
+// current one is older than a quarter window, so a record lives between
+// 3/4 and 1 window. ctx bounds a grant.
+func (t *Term) DedupLease(ctx context.Context) (clientv3.LeaseID, error) {
+	t.dedupMu.Lock()
+	defer t.dedupMu.Unlock()
+	w := t.c.cfg.DedupWindow
+	if t.dedupID != clientv3.NoLease && time.Since(t.dedupAt) < w/4 {
+		return t.dedupID, nil
+	}
+	g, err := t.c.client.Grant(ctx, int64(w/time.Second))
+	if err != nil {
+		return clientv3.NoLease, fmt.Errorf("grant dedup lease: %w", err)
+	}
+	t.dedupID, t.dedupAt = g.ID, time.Now()
+	return g.ID, nil
+}
+
+// ForgetDedupLease makes the next DedupLease grant a new lease (after a txn
+// failed because the lease was gone).
+func (t *Term) ForgetDedupLease() {
+	t.dedupMu.Lock()
+	t.dedupID = clientv3.NoLease
+	t.dedupMu.Unlock()
+}
+
+// IsLeaseNotFound reports whether err says a lease no longer exists.
+func IsLeaseNotFound(err error) bool { return errors.Is(err, rpctypes.ErrLeaseNotFound) }
+
+// Mirror keeps a live copy of the dedup log and the state records, fed by
+// an etcd watch: the standby's hot view (G5). Safe for concurrent use.
+type Mirror struct {
+	c       *Cluster
+	mu      sync.RWMutex
+	applied map[string]struct{}
+	states  map[string][]byte
+	rev     int64
+	synced  bool
+}
+
+// NewMirror returns an empty mirror; Run fills it.
+func (c *Cluster) NewMirror() *Mirror {
+	return &Mirror{c: c, applied: map[string]struct{}{}, states: map[string][]byte{}}
+}
+
+// Run reads a snapshot and then follows the watch until ctx ends, re-reading
+// after a compaction or a broken watch. It returns ctx.Err().
+func (m *Mirror) Run(ctx context.Context) error {
+	for {
+		err := m.follow(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		m.c.log.Debug().Err(err).Msg("mirror watch restarts")
+		select {
+		case <-time.After(200 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (m *Mirror) follow(ctx context.Context) error {
+	s, err := m.c.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.applied, m.states, m.rev, m.synced = s.Applied, s.States, s.Revision, true
+	m.mu.Unlock()
+	k := m.c.keys
+	wch := m.c.client.Watch(clientv3.WithRequireLeader(ctx), k.Root(), clientv3.WithPrefix(), clientv3.WithRev(s.Revision+1))
+	for resp := range wch {
+		if err := resp.Err(); err != nil {
+			return err
+		}
+		m.mu.Lock()
+		for _, ev := range resp.Events {
+			key := string(ev.Kv.Key)
+			switch {
+			case strings.HasPrefix(key, k.DedupPrefix()):
+				id := key[len(k.DedupPrefix()):]
+				if ev.Type == mvccpb.DELETE {
+					delete(m.applied, id)
+				} else {
+					m.applied[id] = struct{}{}
+				}
+			case strings.HasPrefix(key, k.StatePrefix()):
+				id := key[len(k.StatePrefix()):]
+				if ev.Type == mvccpb.DELETE {
+					delete(m.states, id)
+				} else {
+					m.states[id] = ev.Kv.Value
+				}
+			}
+		}
+		m.rev = resp.Header.Revision
+		m.mu.Unlock()
+	}
+	return errors.New("watch closed")
+}
+
+// Applied reports whether the dedup log holds key.
+func (m *Mirror) Applied(key string) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	_, ok := m.applied[key]
+	return ok
+}
+
+// Revision is the last etcd revision the mirror has seen (0 before sync).
+func (m *Mirror) Revision() int64 {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.rev
+}
+
+// Counts returns the number of dedup keys and state records held.
+func (m *Mirror) Counts() (applied, states int) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.applied), len(m.states)
+}
+
+// States returns a copy of the state records.
+func (m *Mirror) States() map[string][]byte {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make(map[string][]byte, len(m.states))
+	for k, v := range m.states {
+		out[k] = v
+	}
+	return out
+}

@@ -1,0 +1,79 @@
+// Command zccadapter is the Zoom Contact Center recording adapter: one
+// binary for a RIS node (run), the drill, the simulators and an embedded
+// etcd member.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "zccadapter:", err)
+		var ec exitCoder
+		if errors.As(err, &ec) {
+			os.Exit(ec.ExitCode())
+		}
+		os.Exit(1)
+	}
+}
+
+type exitCoder interface{ ExitCode() int }
+
+func run() error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := &cobra.Command{
+		Use:           "zccadapter",
+		Short:         "Zoom Contact Center recording adapter, run as a 1+1 redundant pair",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().String("log-level", "", "log level: debug, info, warn, error (default: the config's, else info)")
+	root.AddCommand(runCmd(), drillCmd(), etcdCmd(), simCmd(), versionCmd())
+	return root.ExecuteContext(ctx)
+}
+
+func versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), version) },
+	}
+}
+
+// newLogger returns a zerolog logger on stderr: JSON, or console on a
+// terminal.
+func newLogger(level string) (zerolog.Logger, error) {
+	if level == "" {
+		level = "info"
+	}
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil {
+		return zerolog.Nop(), fmt.Errorf("log level %q: %w", level, err)
+	}
+	var w = zerolog.New(os.Stderr)
+	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		w = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000"})
+	}
+	return w.Level(lvl).With().Timestamp().Logger(), nil
+}
+
+func logLevelFlag(cmd *cobra.Command, fallback string) string {
+	if l, _ := cmd.Flags().GetString("log-level"); l != "" {
+		return l
+	}
+	return fallback
+}

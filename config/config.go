@@ -1,0 +1,309 @@
+// Package config loads a node's configuration: one YAML file, every key
+// overridable by an environment variable (ZCC_ + the key path in upper case,
+// '.' → '_', e.g. zoom.client_secret → ZCC_ZOOM_CLIENT_SECRET; lists are
+// comma-separated), secrets from the environment or from *_file keys.
+// Validate reports every problem at once, each with its key.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is a node's configuration. Zero values take the documented
+// defaults in Load.
+type Config struct {
+	// Node is this node's id, unique in the cluster, e.g. "a". Required.
+	Node string `yaml:"node"`
+	// DataDir holds the embedded etcd's data when no endpoints are set.
+	// Default "./data-<node>".
+	DataDir string `yaml:"data_dir"`
+	// HTTPAddr serves /healthz, /readyz, /status. Default 127.0.0.1:8081.
+	HTTPAddr string `yaml:"http_addr"`
+	// LogLevel: debug, info, warn, error. Default info.
+	LogLevel string   `yaml:"log_level"`
+	Etcd     Etcd     `yaml:"etcd"`
+	Zoom     Zoom     `yaml:"zoom"`
+	Recorder Recorder `yaml:"recorder"`
+	Rules    Rules    `yaml:"rules"`
+}
+
+// Etcd configures the cluster store.
+type Etcd struct {
+	// Endpoints, e.g. ["10.0.0.1:2379", ...]. Empty: an embedded
+	// single-member etcd in DataDir (one node alone; not a pair).
+	Endpoints []string `yaml:"endpoints"`
+	// Prefix of every key. Default "zccadapter".
+	Prefix string `yaml:"prefix"`
+	// Cluster name of the pair. Default "default".
+	Cluster string `yaml:"cluster"`
+	// SessionTTL of the node's lease. Default 5s.
+	SessionTTL time.Duration `yaml:"session_ttl"`
+	// FenceMargin: a leader stops at last ack + TTL − margin. Default 1.5s.
+	FenceMargin time.Duration `yaml:"fence_margin"`
+	// DedupWindow: how long applied event keys are kept. Default 20m.
+	DedupWindow time.Duration `yaml:"dedup_window"`
+	// EmbeddedClientURL: where the embedded etcd listens when Endpoints is
+	// empty. Default http://127.0.0.1:2379.
+	EmbeddedClientURL string `yaml:"embedded_client_url"`
+	Username          string `yaml:"username"`
+	Password          string `yaml:"password"`
+	PasswordFile      string `yaml:"password_file"`
+}
+
+// Zoom configures the OAuth client and this node's subscription.
+type Zoom struct {
+	// TokenURL. Default https://zoom.us/oauth/token.
+	TokenURL string `yaml:"token_url"`
+	// AccountID, ClientID of the Server-to-Server OAuth app. Required.
+	AccountID string `yaml:"account_id"`
+	ClientID  string `yaml:"client_id"`
+	// ClientSecret: prefer ZCC_ZOOM_CLIENT_SECRET or ClientSecretFile.
+	ClientSecret     string `yaml:"client_secret"`
+	ClientSecretFile string `yaml:"client_secret_file"`
+	// GrantType: account_credentials (default) or client_credentials.
+	GrantType string `yaml:"grant_type"`
+	// SubscriptionURL is this node's own event subscription, e.g.
+	// wss://ws.zoom.us/ws?subscriptionId=ID, without a token. Required.
+	SubscriptionURL string `yaml:"subscription_url"`
+	// HeartbeatInterval of the subscription. Default 30s.
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+	// WatchdogTimeout: a socket silent this long is closed. Default 45s.
+	WatchdogTimeout time.Duration `yaml:"watchdog_timeout"`
+}
+
+// Recorder configures the recorder sink.
+type Recorder struct {
+	// URL of the Recording Control API, e.g. http://ris-recorder:8090. Required.
+	URL string `yaml:"url"`
+	// RequestTimeout of one attempt. Default 2s.
+	RequestTimeout  time.Duration `yaml:"request_timeout"`
+	BearerToken     string        `yaml:"bearer_token"`
+	BearerTokenFile string        `yaml:"bearer_token_file"`
+}
+
+// Rules configures the recording rules.
+type Rules struct {
+	// PauseOnHold: pause/resume on hold/unhold; else tag them. Default false.
+	PauseOnHold bool `yaml:"pause_on_hold"`
+	// MaxEventAge: older events never start a recording. Default 10m.
+	MaxEventAge time.Duration `yaml:"max_event_age"`
+	// HandoffGrace: a standby hands an unlogged event to the leader after
+	// this long. Default 2s.
+	HandoffGrace time.Duration `yaml:"handoff_grace"`
+}
+
+// Error lists every problem of a configuration, each naming its key.
+type Error struct {
+	File     string
+	Problems []string
+}
+
+func (e *Error) Error() string {
+	where := "configuration"
+	if e.File != "" {
+		where = e.File
+	}
+	return fmt.Sprintf("%s: %s", where, strings.Join(e.Problems, "; "))
+}
+
+// Load reads the YAML file at path (may be "" for environment only),
+// applies ZCC_* overrides and *_file secrets, then defaults, then
+// Validate. Unknown keys are errors. The returned error is an *Error naming
+// the file and each key at fault.
+func Load(path string) (*Config, error) {
+	var c Config
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, &Error{File: path, Problems: []string{err.Error()}}
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+			return nil, &Error{File: path, Problems: []string{strings.TrimPrefix(err.Error(), "yaml: ")}}
+		}
+	}
+	var probs []string
+	applyEnv(reflect.ValueOf(&c).Elem(), "ZCC", "", &probs)
+	readSecret := func(key string, dst *string, file string) {
+		if file == "" {
+			return
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			probs = append(probs, fmt.Sprintf("%s: %v", key, err))
+			return
+		}
+		*dst = strings.TrimSpace(string(b))
+	}
+	readSecret("zoom.client_secret_file", &c.Zoom.ClientSecret, c.Zoom.ClientSecretFile)
+	readSecret("etcd.password_file", &c.Etcd.Password, c.Etcd.PasswordFile)
+	readSecret("recorder.bearer_token_file", &c.Recorder.BearerToken, c.Recorder.BearerTokenFile)
+	c.defaults()
+	probs = append(probs, c.problems()...)
+	if len(probs) > 0 {
+		return nil, &Error{File: path, Problems: probs}
+	}
+	return &c, nil
+}
+
+func (c *Config) defaults() {
+	if c.DataDir == "" && c.Node != "" {
+		c.DataDir = "./data-" + c.Node
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = "127.0.0.1:8081"
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+	if c.Etcd.EmbeddedClientURL == "" {
+		c.Etcd.EmbeddedClientURL = "http://127.0.0.1:2379"
+	}
+	if c.Zoom.HeartbeatInterval == 0 {
+		c.Zoom.HeartbeatInterval = 30 * time.Second
+	}
+	if c.Zoom.WatchdogTimeout == 0 {
+		c.Zoom.WatchdogTimeout = 45 * time.Second
+	}
+	if c.Rules.MaxEventAge == 0 {
+		c.Rules.MaxEventAge = 10 * time.Minute
+	}
+	if c.Rules.HandoffGrace == 0 {
+		c.Rules.HandoffGrace = 2 * time.Second
+	}
+}
+
+// Validate reports every problem, each naming its key; nil if none.
+func (c *Config) Validate() error {
+	if p := c.problems(); len(p) > 0 {
+		return &Error{Problems: p}
+	}
+	return nil
+}
+
+func (c *Config) problems() []string {
+	var p []string
+	need := func(key, v, env string) {
+		if strings.TrimSpace(v) == "" {
+			p = append(p, fmt.Sprintf("%s: required (or set %s)", key, env))
+		}
+	}
+	need("node", c.Node, "ZCC_NODE")
+	if strings.ContainsAny(c.Node, "/ ") {
+		p = append(p, fmt.Sprintf("node: %q must not contain '/' or spaces", c.Node))
+	}
+	need("zoom.account_id", c.Zoom.AccountID, "ZCC_ZOOM_ACCOUNT_ID")
+	need("zoom.client_id", c.Zoom.ClientID, "ZCC_ZOOM_CLIENT_ID")
+	if c.Zoom.ClientSecret == "" {
+		p = append(p, "zoom.client_secret: not set; set the environment variable ZCC_ZOOM_CLIENT_SECRET or zoom.client_secret_file")
+	}
+	need("zoom.subscription_url", c.Zoom.SubscriptionURL, "ZCC_ZOOM_SUBSCRIPTION_URL")
+	if u := c.Zoom.SubscriptionURL; u != "" && !strings.HasPrefix(u, "ws://") && !strings.HasPrefix(u, "wss://") {
+		p = append(p, "zoom.subscription_url: must start with wss:// (or ws:// for a simulator)")
+	}
+	if strings.Contains(c.Zoom.SubscriptionURL, "access_token=") {
+		p = append(p, "zoom.subscription_url: remove the access_token parameter; the node adds a fresh token itself")
+	}
+	need("recorder.url", c.Recorder.URL, "ZCC_RECORDER_URL")
+	if u := c.Recorder.URL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		p = append(p, fmt.Sprintf("recorder.url: %q must start with http:// or https://", u))
+	}
+	if c.Zoom.WatchdogTimeout <= c.Zoom.HeartbeatInterval {
+		p = append(p, fmt.Sprintf("zoom.watchdog_timeout: %s must exceed zoom.heartbeat_interval %s", c.Zoom.WatchdogTimeout, c.Zoom.HeartbeatInterval))
+	}
+	if t := c.Etcd.SessionTTL; t != 0 && t < 2*time.Second {
+		p = append(p, fmt.Sprintf("etcd.session_ttl: %s is below the 2s minimum", t))
+	}
+	if c.Etcd.FenceMargin != 0 {
+		ttl := c.Etcd.SessionTTL
+		if ttl == 0 {
+			ttl = 5 * time.Second
+		}
+		if c.Etcd.FenceMargin >= ttl-ttl/3 {
+			p = append(p, fmt.Sprintf("etcd.fence_margin: %s must be below etcd.session_ttl − session_ttl/3 (%s)", c.Etcd.FenceMargin, ttl-ttl/3))
+		}
+	}
+	if c.Rules.MaxEventAge < 0 {
+		p = append(p, "rules.max_event_age: must not be negative")
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		p = append(p, fmt.Sprintf("log_level: %q is not debug, info, warn or error", c.LogLevel))
+	}
+	return p
+}
+
+// EtcdDataDir is where the embedded etcd keeps its data.
+func (c *Config) EtcdDataDir() string { return filepath.Join(c.DataDir, "etcd") }
+
+// applyEnv overrides fields from ZCC_* variables, walking yaml tags.
+func applyEnv(v reflect.Value, env, key string, probs *[]string) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
+		if tag == "" || tag == "-" {
+			continue
+		}
+		name := env + "_" + strings.ToUpper(tag)
+		k := tag
+		if key != "" {
+			k = key + "." + tag
+		}
+		fv := v.Field(i)
+		if f.Type.Kind() == reflect.Struct {
+			applyEnv(fv, name, k, probs)
+			continue
+		}
+		s, ok := os.LookupEnv(name)
+		if !ok {
+			continue
+		}
+		if err := setField(fv, s); err != nil {
+			*probs = append(*probs, fmt.Sprintf("%s (from %s): %v", k, name, err))
+		}
+	}
+}
+
+func setField(fv reflect.Value, s string) error {
+	switch fv.Interface().(type) {
+	case time.Duration:
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("not a duration like 5s")
+		}
+		fv.SetInt(int64(d))
+	case string:
+		fv.SetString(s)
+	case bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("not true or false")
+		}
+		fv.SetBool(b)
+	case []string:
+		var out []string
+		for _, part := range strings.Split(s, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				out = append(out, part)
+			}
+		}
+		fv.Set(reflect.ValueOf(out))
+	default:
+		return fmt.Errorf("cannot be set from the environment")
+	}
+	return nil
+}

@@ -35,6 +35,7 @@ import (
 	"github.com/zccadapter/zccadapter/adapter"
 	"github.com/zccadapter/zccadapter/rcapi"
 	"github.com/zccadapter/zccadapter/sim/traffic"
+	"github.com/zccadapter/zccadapter/sim/verify"
 )
 
 // Options configure a drill. Zero values take the defaults shown.
@@ -119,15 +120,15 @@ func (o *Options) defaults() error {
 
 // Report is the drill's result, written as JSON by --report.
 type Report struct {
-	Verdict    string         `json:"verdict"` // "pass" or "fail"
-	StartedAt  time.Time      `json:"started_at"`
-	DurationMS int64          `json:"duration_ms"`
-	WorkDir    string         `json:"work_dir"`
-	Settings   map[string]any `json:"settings"`
-	Failovers  []Failover     `json:"failovers"`
-	Invariants []Invariant    `json:"invariants"`
-	Counts     Counts         `json:"counts"`
-	Errors     []string       `json:"errors,omitempty"`
+	Verdict    string             `json:"verdict"` // "pass" or "fail"
+	StartedAt  time.Time          `json:"started_at"`
+	DurationMS int64              `json:"duration_ms"`
+	WorkDir    string             `json:"work_dir"`
+	Settings   map[string]any     `json:"settings"`
+	Failovers  []Failover         `json:"failovers"`
+	Invariants []verify.Invariant `json:"invariants"`
+	Counts     Counts             `json:"counts"`
+	Errors     []string           `json:"errors,omitempty"`
 }
 
 // Failover is one injected leader fault and its measured takeover.
@@ -152,15 +153,6 @@ type Failover struct {
 	ExitMS   float64 `json:"exit_ms"`
 	ExitCode int     `json:"exit_code"`
 	Pass     bool    `json:"pass"`
-}
-
-// Invariant is one guarantee with its verdict and evidence.
-type Invariant struct {
-	ID       string   `json:"id"`
-	Name     string   `json:"name"`
-	Pass     bool     `json:"pass"`
-	Evidence string   `json:"evidence"`
-	Details  []string `json:"details,omitempty"`
 }
 
 // Counts summarise the run.
@@ -301,7 +293,7 @@ func (d *drill) run(ctx context.Context) error {
 		if err := d.getJSON(ctx, d.recURL+"/v1/ledger", &ledger); err != nil {
 			return fmt.Errorf("read ledger: %w", err)
 		}
-		if g1, _ := compareTruth(truth, ledger); g1.Pass || time.Now().After(deadline) {
+		if g1, _ := verify.CompareTruth(truth, ledger); g1.Pass || time.Now().After(deadline) {
 			break
 		}
 		if err := sleepCtx(ctx, 250*time.Millisecond); err != nil {

@@ -102,6 +102,7 @@ type NodeStatus struct {
 	Deduplicated  int64     `json:"events_deduplicated"`
 	Applied       int64     `json:"events_applied"`
 	Late          int64     `json:"events_late"`
+	Parked        int       `json:"events_parked"`
 	Stale         int64     `json:"events_stale"`
 	Dropped       int64     `json:"events_dropped"`
 	Commands      int64     `json:"commands_sent"`
@@ -355,6 +356,10 @@ type leader struct {
 	applied map[string]struct{}
 	engs    map[string]*Engagement
 	batch   batch
+	// Early events waiting for an earlier fact, by engagement, and when
+	// each was parked, by dedup key.
+	parked   map[string][]*events.Event
+	parkedAt map[string]time.Time
 }
 
 type batch struct {
@@ -465,6 +470,8 @@ func (n *Node) lead(ctx context.Context, term *cluster.Term) {
 	}()
 	prune := time.NewTicker(30 * time.Second)
 	defer prune.Stop()
+	expire := time.NewTicker(n.cfg.HandoffGrace / 4)
+	defer expire.Stop()
 	for {
 		var err error
 		select {
@@ -472,6 +479,8 @@ func (n *Node) lead(ctx context.Context, term *cluster.Term) {
 			err = L.own(ev)
 		case h := <-handoffs:
 			err = L.handoff(h)
+		case <-expire.C:
+			err = L.expireParked(3 * n.cfg.HandoffGrace)
 		case <-prune.C:
 			L.prune()
 			continue
@@ -523,6 +532,7 @@ func (L *leader) load(s *cluster.Snapshot) error {
 		L.engs[id] = &e
 	}
 	L.batch = batch{engs: map[string]*Engagement{}, handoffs: map[string]struct{}{}}
+	L.parked, L.parkedAt = map[string][]*events.Event{}, map[string]time.Time{}
 	return nil
 }
 
@@ -606,7 +616,8 @@ func (L *leader) handoff(h cluster.Handoff) error {
 
 // process applies one event as leader: rules, commands (sent before the
 // event is logged, so a crash between the two replays the event and the
-// recorder answers duplicate), then the batch.
+// recorder answers duplicate), then the batch. An Early event is parked
+// until the fact it waits for arrives (typically through a handoff).
 func (L *leader) process(ev *events.Event) error {
 	n := L.n
 	if _, done := L.applied[ev.Key]; done {
@@ -614,8 +625,84 @@ func (L *leader) process(ev *events.Event) error {
 		n.count(func(s *NodeStatus) { s.Deduplicated++; s.Pending = len(n.pending) })
 		return nil
 	}
+	if _, parked := L.parkedAt[ev.Key]; parked {
+		return nil
+	}
 	id := EngagementID(ev)
 	eng, cmds, outcome := n.cfg.Rules.Apply(L.engs[id], ev)
+	if outcome == Early {
+		L.parked[id] = append(L.parked[id], ev)
+		L.parkedAt[ev.Key] = time.Now()
+		n.count(func(s *NodeStatus) { s.Parked = len(L.parkedAt) })
+		return nil
+	}
+	if err := L.apply(ev, id, eng, cmds, outcome); err != nil {
+		return err
+	}
+	if outcome == Applied && len(L.parked[id]) > 0 {
+		return L.retryParked(id)
+	}
+	return nil
+}
+
+// retryParked applies, in event time order, the parked events of one
+// engagement that are no longer Early, until none changes.
+func (L *leader) retryParked(id string) error {
+	for progress := true; progress; {
+		progress = false
+		list := L.parked[id]
+		sort.SliceStable(list, func(i, j int) bool { return list[i].Time.Before(list[j].Time) })
+		for i, ev := range list {
+			eng, cmds, outcome := L.n.cfg.Rules.Apply(L.engs[id], ev)
+			if outcome == Early {
+				continue
+			}
+			L.unpark(id, i)
+			if err := L.apply(ev, id, eng, cmds, outcome); err != nil {
+				return err
+			}
+			progress = true
+			break
+		}
+	}
+	return nil
+}
+
+func (L *leader) unpark(id string, i int) {
+	list := L.parked[id]
+	delete(L.parkedAt, list[i].Key)
+	list = append(list[:i], list[i+1:]...)
+	if len(list) == 0 {
+		delete(L.parked, id)
+	} else {
+		L.parked[id] = list
+	}
+	L.n.count(func(s *NodeStatus) { s.Parked = len(L.parkedAt) })
+}
+
+// expireParked gives up waiting for parked events older than limit.
+func (L *leader) expireParked(limit time.Duration) error {
+	now := time.Now()
+	for id, list := range L.parked {
+		for i := len(list) - 1; i >= 0; i-- {
+			ev := list[i]
+			if now.Sub(L.parkedAt[ev.Key]) < limit {
+				continue
+			}
+			L.unpark(id, i)
+			eng, outcome := L.n.cfg.Rules.ApplyExpired(L.engs[id], ev)
+			L.n.log.Warn().Str("event", ev.Name).Str("engagement_id", id).Msg("the earlier event this one waited for never came")
+			if err := L.apply(ev, id, eng, nil, outcome); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// apply sends an applied event's commands and adds it to the batch.
+func (L *leader) apply(ev *events.Event, id string, eng *Engagement, cmds []rcapi.Command, outcome Outcome) error {
+	n := L.n
 	for _, c := range cmds {
 		c.Epoch, c.Node = L.term.Epoch(), n.cfg.Name
 		if err := L.send(c); err != nil {

@@ -31,6 +31,12 @@ const (
 	// Stale: the event is older than MaxEventAge and would start a
 	// recording; nothing done.
 	Stale
+	// Early: the event needs an earlier fact that has not arrived yet (a
+	// hold, unhold or user_ended for a leg not yet answered, an unhold with
+	// no hold). Nothing was done; the caller parks the event and applies it
+	// again after the next applied event of the engagement, and with
+	// ApplyExpired when the earlier fact never comes.
+	Early
 )
 
 func (o Outcome) String() string {
@@ -43,6 +49,8 @@ func (o Outcome) String() string {
 		return "late"
 	case Stale:
 		return "stale"
+	case Early:
+		return "early"
 	}
 	return "outcome(" + strconv.Itoa(int(o)) + ")"
 }
@@ -244,7 +252,10 @@ func (r *Rules) start(eng *Engagement, userID, userName string, ev *events.Event
 
 func (r *Rules) hold(eng *Engagement, userID string, ev *events.Event) (*Engagement, []rcapi.Command, Outcome) {
 	seg := eng.current(userID)
-	if seg == nil || !seg.open() {
+	if seg == nil {
+		return eng, nil, Early
+	}
+	if !seg.open() {
 		return eng, nil, Ignored
 	}
 	if ev.Time.Before(seg.UnholdAt) || ev.Time.Before(seg.StartedAt) {
@@ -264,11 +275,17 @@ func (r *Rules) hold(eng *Engagement, userID string, ev *events.Event) (*Engagem
 
 func (r *Rules) unhold(eng *Engagement, userID string, ev *events.Event) (*Engagement, []rcapi.Command, Outcome) {
 	seg := eng.current(userID)
-	if seg == nil || !seg.open() {
+	if seg == nil {
+		return eng, nil, Early
+	}
+	if !seg.open() {
 		return eng, nil, Ignored
 	}
 	if ev.Time.Before(seg.HoldAt) {
 		return eng, nil, Late
+	}
+	if r.PauseOnHold && seg.State == rcapi.StateRecording && !seg.HoldAt.After(seg.UnholdAt) {
+		return eng, nil, Early // an unhold whose hold has not arrived
 	}
 	seg.UnholdAt = ev.Time
 	if !r.PauseOnHold {
@@ -285,16 +302,31 @@ func (r *Rules) unhold(eng *Engagement, userID string, ev *events.Event) (*Engag
 func (r *Rules) end(eng *Engagement, userID string, ev *events.Event) (*Engagement, []rcapi.Command, Outcome) {
 	seg := eng.current(userID)
 	if seg == nil {
-		// The end arrived before the answer: remember it, so that the late
-		// answer starts nothing.
-		eng.Segments = append(eng.Segments, &Segment{ID: eng.ID + "/" + userID, UserID: userID, Leg: 1,
-			State: stateEndedUnstarted, StoppedAt: ev.Time})
-		return eng, nil, Applied
+		return eng, nil, Early // the answer may still be on its way
 	}
 	if !seg.open() {
 		return eng, nil, Ignored
 	}
 	return eng, []rcapi.Command{r.stop(eng, seg, ev)}, Applied
+}
+
+// ApplyExpired applies an event that stayed Early past its parking time:
+// the earlier fact it waited for never came. A user_ended then records that
+// the leg ended unstarted, so a later answer for it starts nothing; hold and
+// unhold are dropped. It returns the engagement, no commands, and Late.
+func (r *Rules) ApplyExpired(eng *Engagement, ev *events.Event) (*Engagement, Outcome) {
+	id := EngagementID(ev)
+	if id == "" || ev.Engagement == nil {
+		return eng, Ignored
+	}
+	if eng == nil {
+		eng = &Engagement{ID: id}
+	}
+	if strings.TrimPrefix(ev.Name, "contact_center.") == "engagement_user_ended" && eng.current(ev.Engagement.UserID) == nil {
+		eng.Segments = append(eng.Segments, &Segment{ID: eng.ID + "/" + ev.Engagement.UserID, UserID: ev.Engagement.UserID,
+			Leg: 1, State: stateEndedUnstarted, StoppedAt: ev.Time})
+	}
+	return eng, Late
 }
 
 func (r *Rules) stop(eng *Engagement, seg *Segment, ev *events.Event) rcapi.Command {

@@ -36,6 +36,9 @@ type Config struct {
 	Zoom     Zoom     `yaml:"zoom"`
 	Recorder Recorder `yaml:"recorder"`
 	Rules    Rules    `yaml:"rules"`
+
+	// Version is the build's version, set by the binary (not from YAML).
+	Version string `yaml:"-"`
 }
 
 // Etcd configures the cluster store.
@@ -150,7 +153,7 @@ func Load(path string) (*Config, error) {
 	readSecret("zoom.client_secret_file", &c.Zoom.ClientSecret, c.Zoom.ClientSecretFile)
 	readSecret("etcd.password_file", &c.Etcd.Password, c.Etcd.PasswordFile)
 	readSecret("recorder.bearer_token_file", &c.Recorder.BearerToken, c.Recorder.BearerTokenFile)
-	c.defaults()
+	c.SetDefaults()
 	probs = append(probs, c.problems()...)
 	if len(probs) > 0 {
 		return nil, &Error{File: path, Problems: probs}
@@ -158,7 +161,8 @@ func Load(path string) (*Config, error) {
 	return &c, nil
 }
 
-func (c *Config) defaults() {
+// SetDefaults fills zero fields with their documented defaults.
+func (c *Config) SetDefaults() {
 	if c.DataDir == "" && c.Node != "" {
 		c.DataDir = "./data-" + c.Node
 	}

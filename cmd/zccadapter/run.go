@@ -12,10 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/zccadapter/zccadapter/adapter"
-	"github.com/zccadapter/zccadapter/auth"
 	"github.com/zccadapter/zccadapter/cluster"
 	"github.com/zccadapter/zccadapter/config"
-	"github.com/zccadapter/zccadapter/events"
 )
 
 func runCmd() *cobra.Command {
@@ -56,59 +54,22 @@ func runNode(ctx context.Context, cfg *config.Config, log zerolog.Logger) error 
 		endpoints = m.Endpoints()
 		log.Warn().Strs("endpoints", endpoints).Msg("no etcd endpoints configured: running an embedded single-member etcd (one node alone, not a pair)")
 	}
-	cl, err := cluster.Connect(ctx, cluster.Config{
-		Endpoints: endpoints, Prefix: cfg.Etcd.Prefix, Cluster: cfg.Etcd.Cluster, Node: cfg.Node,
-		SessionTTL: cfg.Etcd.SessionTTL, FenceMargin: cfg.Etcd.FenceMargin, DedupWindow: cfg.Etcd.DedupWindow,
-		Username: cfg.Etcd.Username, Password: cfg.Etcd.Password,
-	}, log)
+	cl, err := cluster.Connect(ctx, adapter.ClusterConfig(cfg, endpoints), log)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-
-	fetcher, err := auth.NewS2S(auth.S2SConfig{TokenURL: cfg.Zoom.TokenURL, ClientID: cfg.Zoom.ClientID,
-		ClientSecret: cfg.Zoom.ClientSecret, AccountID: cfg.Zoom.AccountID, GrantType: cfg.Zoom.GrantType})
-	if err != nil {
-		return fmt.Errorf("zoom: %w", err)
-	}
-	store, err := cl.NewTokenStore(cfg.Zoom.ClientSecret)
-	if err != nil {
-		return err
-	}
-	tokens := auth.NewSharedSource(store, fetcher, 0)
-
-	sink, err := adapter.NewHTTPSink(adapter.HTTPSinkConfig{URL: cfg.Recorder.URL, RequestTimeout: cfg.Recorder.RequestTimeout,
-		BearerToken: cfg.Recorder.BearerToken, Logger: log.With().Str("component", "recorder").Logger()})
-	if err != nil {
-		return err
-	}
-
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("http_addr %s: %w", cfg.HTTPAddr, err)
 	}
-	var node *adapter.Node
-	client, err := events.NewClient(events.ClientConfig{
-		URL: cfg.Zoom.SubscriptionURL, Tokens: tokens,
-		Handler:           func(ev *events.Event) { node.Deliver(ev) },
-		HeartbeatInterval: cfg.Zoom.HeartbeatInterval, WatchdogTimeout: cfg.Zoom.WatchdogTimeout,
-		Logger: log.With().Str("component", "subscription").Logger(),
-	})
-	if err != nil {
-		ln.Close()
-		return fmt.Errorf("zoom: %w", err)
-	}
-	node, err = adapter.NewNode(adapter.NodeConfig{
-		Name:         cfg.Node,
-		Rules:        adapter.Rules{PauseOnHold: cfg.Rules.PauseOnHold, MaxEventAge: cfg.Rules.MaxEventAge},
-		HandoffGrace: cfg.Rules.HandoffGrace,
-		Version:      version, Address: ln.Addr().String(),
-		Logger: log,
-	}, cl, sink, client)
+	cfg.Version = version
+	parts, err := adapter.Build(cfg, cl, ln.Addr().String(), nil, log)
 	if err != nil {
 		ln.Close()
 		return err
 	}
+	node, client := parts.Node, parts.Client
 	srv := &http.Server{Handler: node.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()

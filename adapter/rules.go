@@ -351,8 +351,11 @@ func (r *Rules) close(eng *Engagement, ev *events.Event) (*Engagement, []rcapi.C
 
 func (r *Rules) tag(eng *Engagement, userID, tag string, ev *events.Event, md map[string]string) (*Engagement, []rcapi.Command, Outcome) {
 	var targets []*Segment
-	if seg := eng.current(userID); userID != "" && seg != nil && seg.open() {
-		targets = append(targets, seg)
+	if seg := eng.current(userID); userID != "" && seg != nil {
+		// The event is about this agent's leg: tag it only while it is open.
+		if seg.open() {
+			targets = append(targets, seg)
+		}
 	} else {
 		for _, seg := range eng.Segments {
 			if seg.open() {

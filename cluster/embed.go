@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
@@ -35,7 +36,8 @@ type EmbedConfig struct {
 
 // Embedded is a running embedded etcd member.
 type Embedded struct {
-	e *embed.Etcd
+	e    *embed.Etcd
+	once sync.Once
 }
 
 // StartEmbedded starts an etcd member and blocks until it serves clients or
@@ -122,4 +124,5 @@ func (m *Embedded) Endpoints() []string {
 func (m *Embedded) Err() <-chan error { return m.e.Err() }
 
 // Close stops the member gracefully and waits for it (see embed.Etcd.Close).
-func (m *Embedded) Close() { m.e.Close() }
+// Safe to call more than once.
+func (m *Embedded) Close() { m.once.Do(m.e.Close) }

@@ -1,0 +1,798 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/rs/zerolog"
+	"golang.org/x/oauth2"
+
+	"github.com/zccadapter/zccadapter/auth"
+)
+
+// Defaults of ClientConfig, applied to zero fields by NewClient.
+const (
+	DefaultHeartbeatInterval = 30 * time.Second // PROTOCOL.md §1: every 30 s
+	DefaultWatchdogTimeout   = 45 * time.Second // PROTOCOL.md §1: 45 s of silence is dead
+	DefaultReadLimit         = 1 << 20          // 1 MiB; C-12
+	DefaultMinBackoff        = 250 * time.Millisecond
+	DefaultMaxBackoff        = 30 * time.Second
+	DefaultCloseTimeout      = time.Second // C-14
+	DefaultDialTimeout       = 15 * time.Second
+)
+
+// stableConnection is how long a connection must live for the backoff to
+// start over after it ends (unless it delivered an event first).
+const stableConnection = time.Minute
+
+// Errors of NewClient and Run.
+var (
+	// ErrInvalidConfig is wrapped by every NewClient validation error; the
+	// message names the ClientConfig field and its (redacted) value.
+	ErrInvalidConfig = errors.New("events: invalid client config")
+	// ErrRunning is returned by Run when another Run of the same Client has not
+	// returned yet.
+	ErrRunning = errors.New("events: client is already running")
+)
+
+// ClientConfig configures a [Client]. Zero fields take the Default constants.
+type ClientConfig struct {
+	// URL is the subscription URL WITHOUT a token, e.g.
+	// wss://ws.zoom.us/ws?subscriptionId=ID (ws:// is allowed for simulators).
+	// Required: scheme ws or wss, a host, a non-empty subscriptionId query
+	// parameter, and no access_token (the client appends a fresh one to each
+	// dial, PROTOCOL.md §1). Once a token is appended the URL is a secret: the
+	// client logs SubscriptionID only.
+	URL string
+	// Tokens yields the access token of each dial; required. On a rejected
+	// token (build_connection success:false, or HTTP 401/403 on the handshake)
+	// the client calls Tokens.Invalidate with that token before backing off.
+	Tokens auth.TokenSource
+	// Handler is called for each parsed message event, unknown names included
+	// (Event.Known false), in arrival order, on the read goroutine: while it
+	// runs no frame is read, so it must not block long (the watchdog counts
+	// the time). nil means events are only counted.
+	Handler func(*Event)
+	// HeartbeatInterval is the period of the {"module":"heartbeat"} text frames
+	// the client sends. Default 30 s; must be less than WatchdogTimeout.
+	HeartbeatInterval time.Duration
+	// WatchdogTimeout is the longest silence (no frame of any kind, heartbeat
+	// replies included) before the client force-closes the socket and
+	// reconnects (C-05). Default 45 s; must exceed HeartbeatInterval.
+	WatchdogTimeout time.Duration
+	// ReadLimit is the largest frame the client reads, in bytes. Default 1 MiB
+	// (coder/websocket's own default of 32 KiB is too small for Zoom, C-12). A
+	// larger frame ends the connection and is logged once as a configuration
+	// error. Must not be negative.
+	ReadLimit int64
+	// MinBackoff and MaxBackoff bound the delay between connection attempts:
+	// after the n-th consecutive failure the delay is uniform in
+	// [MinBackoff, min(MaxBackoff, MinBackoff·2^n)], so there are always at
+	// least MinBackoff between dials. The count starts over after a connection
+	// that was accepted and either lived a minute or delivered an event.
+	// Defaults 250 ms and 30 s; MinBackoff <= MaxBackoff.
+	MinBackoff, MaxBackoff time.Duration
+	// CloseTimeout is the budget of a clean close (close frame and the peer's
+	// reply); after it the socket is closed at once (C-14). Default 1 s.
+	CloseTimeout time.Duration
+	// DialTimeout bounds each token fetch and each WebSocket handshake.
+	// Default 15 s.
+	DialTimeout time.Duration
+	// HTTPClient performs the handshake; nil means a client of the package's
+	// own. A *http.Transport (or nil Transport) is cloned with keep-alives
+	// off, so the client can close the raw connection when a close overruns
+	// CloseTimeout; with any other RoundTripper, a close may take up to
+	// coder/websocket's own 5 s handshake wait in rare cases.
+	HTTPClient *http.Client
+	// Logger receives the client's logs, with a "subscription" field added.
+	// The zero Logger discards them.
+	Logger zerolog.Logger
+}
+
+// withDefaults returns c with zero fields set to their defaults.
+func (c ClientConfig) withDefaults() ClientConfig {
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if c.WatchdogTimeout == 0 {
+		c.WatchdogTimeout = DefaultWatchdogTimeout
+	}
+	if c.ReadLimit == 0 {
+		c.ReadLimit = DefaultReadLimit
+	}
+	if c.MinBackoff == 0 {
+		c.MinBackoff = DefaultMinBackoff
+	}
+	if c.MaxBackoff == 0 {
+		c.MaxBackoff = DefaultMaxBackoff
+	}
+	if c.CloseTimeout == 0 {
+		c.CloseTimeout = DefaultCloseTimeout
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	return c
+}
+
+// Validate reports the first problem of c after defaults are applied, as an
+// error wrapping ErrInvalidConfig that names the field. URL values are
+// redacted.
+func (c ClientConfig) Validate() error {
+	_, err := c.withDefaults().validate()
+	return err
+}
+
+// validate checks c (defaults applied) and returns the subscription id.
+func (c ClientConfig) validate() (string, error) {
+	bad := func(format string, args ...any) (string, error) {
+		return "", fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...)
+	}
+	if c.URL == "" {
+		return bad("URL is empty")
+	}
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		return bad("URL %q is not a URL", RedactURL(c.URL))
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "ws", "wss":
+	default:
+		return bad("URL %q: scheme must be ws or wss", RedactURL(c.URL))
+	}
+	if u.Host == "" {
+		return bad("URL %q has no host", RedactURL(c.URL))
+	}
+	q := u.Query()
+	for name := range q {
+		if isSecretParam(name) {
+			return bad("URL %q must not carry %s: the client appends a fresh access_token to each dial", RedactURL(c.URL), name)
+		}
+	}
+	sub := q.Get("subscriptionId")
+	if sub == "" {
+		return bad("URL %q has no subscriptionId query parameter", RedactURL(c.URL))
+	}
+	if c.Tokens == nil {
+		return bad("Tokens is nil")
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"HeartbeatInterval", c.HeartbeatInterval},
+		{"WatchdogTimeout", c.WatchdogTimeout},
+		{"MinBackoff", c.MinBackoff},
+		{"MaxBackoff", c.MaxBackoff},
+		{"CloseTimeout", c.CloseTimeout},
+		{"DialTimeout", c.DialTimeout},
+	} {
+		if d.v < 0 {
+			return bad("%s %v is negative", d.name, d.v)
+		}
+	}
+	if c.WatchdogTimeout <= c.HeartbeatInterval {
+		return bad("WatchdogTimeout %v must exceed HeartbeatInterval %v", c.WatchdogTimeout, c.HeartbeatInterval)
+	}
+	if c.MinBackoff > c.MaxBackoff {
+		return bad("MinBackoff %v exceeds MaxBackoff %v", c.MinBackoff, c.MaxBackoff)
+	}
+	if c.ReadLimit < 0 {
+		return bad("ReadLimit %d is negative", c.ReadLimit)
+	}
+	return sub, nil
+}
+
+// ClientStatus is a snapshot of a [Client]'s state and counters. Counters
+// count from NewClient and never reset.
+type ClientStatus struct {
+	// Connected is true from an accepted build_connection until the socket ends.
+	Connected bool
+	// ConnectedSince is when the current connection was accepted; zero when
+	// not connected.
+	ConnectedSince time.Time
+	// LastFrameAt is when the last frame of any kind arrived; zero before any.
+	LastFrameAt time.Time
+	// LastEventAt is when the last message event was delivered; zero before any.
+	LastEventAt time.Time
+	// Connects counts accepted connections (build_connection success).
+	Connects int64
+	// Reconnects counts connection attempts after the first.
+	Reconnects int64
+	// AuthFailures counts rejected tokens (build_connection success:false,
+	// HTTP 401/403 on the handshake).
+	AuthFailures int64
+	// Events counts events handed to Handler, unknown names included.
+	Events int64
+	// Malformed counts frames and events that failed to parse.
+	Malformed int64
+	// Unknown counts delivered events whose name is not known (Event.Known false).
+	Unknown int64
+	// Oversize counts frames larger than ReadLimit.
+	Oversize int64
+	// UnknownFrames counts well-formed frames of an unknown module.
+	UnknownFrames int64
+	// WatchdogCloses counts sockets force-closed for silence.
+	WatchdogCloses int64
+	// LastError describes the last failure (dial, token, auth, read,
+	// protocol), redacted; "" before any.
+	LastError string
+}
+
+// Client keeps one event-subscription WebSocket open (PROTOCOL.md §1): it
+// dials with a token in the query string, checks build_connection, sends
+// heartbeats, force-closes a silent socket and reconnects with backoff, and
+// hands each event to ClientConfig.Handler. Run does the work; Status and
+// SubscriptionID are safe for concurrent use at any time.
+type Client struct {
+	cfg       ClientConfig
+	base      *url.URL // cfg.URL parsed; carries no token, and always a query
+	subID     string
+	log       zerolog.Logger
+	http      *http.Client
+	transport *http.Transport // ours, or nil when the caller's RoundTripper is not one
+
+	running atomic.Bool
+
+	mu sync.Mutex
+	st ClientStatus
+
+	logs           logLimiter
+	oversizeLogged atomic.Bool
+}
+
+// NewClient validates cfg (see [ClientConfig.Validate]), applies defaults and
+// returns a Client that is not yet connected; call Run.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	cfg = cfg.withDefaults()
+	sub, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	base, err := url.Parse(cfg.URL)
+	if err != nil { // validate parsed it already
+		return nil, fmt.Errorf("%w: URL is not a URL", ErrInvalidConfig)
+	}
+	base.Fragment, base.RawFragment = "", ""
+	c := &Client{
+		cfg:   cfg,
+		base:  base,
+		subID: sub,
+		log:   cfg.Logger.With().Str("subscription", sub).Logger(),
+	}
+	c.http, c.transport = trackingHTTPClient(cfg.HTTPClient)
+	return c, nil
+}
+
+// SubscriptionID returns the subscriptionId of the configured URL: the only
+// part of the URL that is logged.
+func (c *Client) SubscriptionID() string { return c.subID }
+
+// Status returns a snapshot of the client's state. Safe for concurrent use.
+func (c *Client) Status() ClientStatus {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.st
+}
+
+// Run connects and keeps the subscription connected until ctx ends: it dials,
+// reads, sends heartbeats, watches liveness and reconnects after any failure,
+// with backoff. It blocks; ending ctx closes the socket within CloseTimeout
+// (plus a moment to join goroutines) and Run returns ctx.Err(). Failures are
+// never returned: they are logged (redacted), counted in Status and retried.
+// Run joins every goroutine it starts before it returns. One Run at a time:
+// a concurrent call returns ErrRunning; a Client may be Run again afterwards.
+func (c *Client) Run(ctx context.Context) error {
+	if !c.running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer c.running.Store(false)
+	if c.transport != nil {
+		defer c.transport.CloseIdleConnections()
+	}
+
+	failures := 0
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if attempt > 0 {
+			c.update(func(s *ClientStatus) { s.Reconnects++ })
+		}
+		res := c.session(ctx)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if res.established && (res.lived >= stableConnection || res.events > 0) {
+			failures = 0
+		}
+		delay := c.backoff(failures)
+		failures++
+		c.log.Debug().Dur("delay", delay).Int("failures", failures).Msg("reconnecting after backoff")
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// backoff returns the delay after n consecutive failed attempts: full jitter
+// over [MinBackoff, min(MaxBackoff, MinBackoff·2^n)].
+func (c *Client) backoff(n int) time.Duration {
+	lo, hi := c.cfg.MinBackoff, c.cfg.MaxBackoff
+	ceil := lo
+	for i := 0; i < n && ceil < hi; i++ {
+		ceil *= 2
+		if ceil <= 0 { // overflow
+			ceil = hi
+		}
+	}
+	ceil = min(ceil, hi)
+	if ceil <= lo {
+		return lo
+	}
+	return lo + time.Duration(rand.Int64N(int64(ceil-lo)+1))
+}
+
+// sessionResult is what Run needs to know about one connection attempt.
+type sessionResult struct {
+	established bool          // build_connection success arrived
+	lived       time.Duration // from dial to close
+	events      int64         // events delivered
+}
+
+// connState is the state of one connection shared by its goroutines.
+type connState struct {
+	start       time.Time
+	last        atomic.Int64 // time.Duration since start of the last frame
+	established atomic.Bool
+	events      atomic.Int64
+}
+
+func (s *connState) touch()              { s.last.Store(int64(time.Since(s.start))) }
+func (s *connState) idle() time.Duration { return time.Since(s.start) - time.Duration(s.last.Load()) }
+
+// readResult is how the read goroutine ended.
+type readResult struct {
+	err         error  // the read error; nil when the reader decided to stop
+	authFailure bool   // build_connection success:false
+	content     string // its content
+	protocol    string // a protocol violation (first frame not build_connection)
+}
+
+// session runs one connection attempt to its end. It returns when the
+// connection is over and every goroutine it started has ended.
+func (c *Client) session(ctx context.Context) sessionResult {
+	tctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	tok, err := c.cfg.Tokens.Token(tctx)
+	cancel()
+	if err == nil && (tok == nil || tok.AccessToken == "") {
+		err = errors.New("token source returned an empty token")
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			c.fail(c.log.Warn(), "token", redact(err.Error(), ""), "cannot get an access token")
+		}
+		return sessionResult{}
+	}
+	secret := tok.AccessToken
+
+	// Appended, so the configured parameters keep their order (PROTOCOL.md §1).
+	u := *c.base
+	u.RawQuery += "&access_token=" + url.QueryEscape(secret)
+	dialURL := u.String()
+
+	cs := &connState{start: time.Now()}
+	onControl := func(context.Context, []byte) { cs.touch(); c.noteFrame() }
+	raw := &rawConns{}
+	dctx, cancel := context.WithTimeout(context.WithValue(ctx, rawConnsKey{}, raw), c.cfg.DialTimeout)
+	conn, resp, err := websocket.Dial(dctx, dialURL, &websocket.DialOptions{
+		HTTPClient:     c.http,
+		OnPingReceived: func(ctx context.Context, p []byte) bool { onControl(ctx, p); return true },
+		OnPongReceived: onControl,
+	})
+	cancel()
+	if err != nil {
+		raw.closeAll()
+		if ctx.Err() != nil {
+			return sessionResult{}
+		}
+		msg := redact(err.Error(), secret)
+		if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
+			c.cfg.Tokens.Invalidate(tok)
+			c.update(func(s *ClientStatus) { s.AuthFailures++ })
+			c.fail(c.log.Error().Int("status", resp.StatusCode), "auth", msg,
+				"handshake rejected the token; invalidated it, will reconnect with a fresh one")
+			return sessionResult{}
+		}
+		c.fail(c.log.Warn(), "dial", msg, "cannot connect")
+		return sessionResult{}
+	}
+	conn.SetReadLimit(c.cfg.ReadLimit)
+	cs.touch()
+
+	// The connection's goroutines run on connCtx, which outlives ctx: ending
+	// ctx starts a clean close, and connCtx is cancelled only after it (a
+	// cancelled read context closes the socket at once, C-13).
+	connCtx, cancelConn := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelConn()
+	var wg sync.WaitGroup // joined below, on every path
+	readDone := make(chan readResult, 1)
+	stopHeartbeat := make(chan struct{})
+	wg.Go(func() { readDone <- c.readLoop(connCtx, conn, cs) })
+	wg.Go(func() { c.heartbeatLoop(connCtx, conn, stopHeartbeat, secret) })
+
+	watchdog := time.NewTimer(c.cfg.WatchdogTimeout)
+	defer watchdog.Stop()
+	var rr readResult
+	readerEnded, silent := false, false
+wait:
+	for {
+		select {
+		case rr = <-readDone:
+			readerEnded = true
+			break wait
+		case <-ctx.Done():
+			break wait
+		case <-watchdog.C:
+			idle := cs.idle()
+			if idle < c.cfg.WatchdogTimeout {
+				watchdog.Reset(c.cfg.WatchdogTimeout - idle)
+				continue
+			}
+			silent = true
+			break wait
+		}
+	}
+	close(stopHeartbeat)
+
+	code, reason := websocket.StatusNormalClosure, ""
+	switch {
+	case silent:
+		c.update(func(s *ClientStatus) { s.WatchdogCloses++ })
+		c.fail(c.log.Warn().Dur("silence", cs.idle()).Dur("watchdog_timeout", c.cfg.WatchdogTimeout),
+			"watchdog", "no frame within WatchdogTimeout", "socket silent; force-closing and reconnecting")
+		c.forceClose(conn, raw, cancelConn)
+	case readerEnded:
+		c.reportReadEnd(rr, tok, secret, cs)
+		if rr.protocol != "" {
+			code, reason = websocket.StatusPolicyViolation, "protocol violation"
+		}
+		c.closeWithBudget(conn, raw, cancelConn, code, reason)
+	default: // ctx ended
+		c.closeWithBudget(conn, raw, cancelConn, websocket.StatusGoingAway, "client shutting down")
+	}
+	cancelConn()
+	wg.Wait()
+	raw.closeAll()
+
+	lived := time.Since(cs.start)
+	if cs.established.Load() {
+		c.update(func(s *ClientStatus) { s.Connected, s.ConnectedSince = false, time.Time{} })
+		c.log.Info().Dur("lived", lived).Msg("subscription disconnected")
+	}
+	return sessionResult{established: cs.established.Load(), lived: lived, events: cs.events.Load()}
+}
+
+// reportReadEnd logs, counts and acts on the way the read goroutine ended.
+func (c *Client) reportReadEnd(rr readResult, tok *oauth2.Token, secret string, cs *connState) {
+	switch {
+	case rr.authFailure:
+		// Classified by frame kind and success:false, never by wording (C-04).
+		c.cfg.Tokens.Invalidate(tok)
+		c.update(func(s *ClientStatus) { s.AuthFailures++ })
+		content := truncate(redact(rr.content, secret), 256) // redact first: a cut token would escape
+		c.fail(c.log.Error().Str("server_content", content), "auth", "build_connection failed: "+content,
+			"subscription rejected the connection (build_connection success:false); invalidated the token, will reconnect with a fresh one after backoff")
+	case rr.protocol != "":
+		c.fail(c.log.Error(), "protocol", rr.protocol, "subscription broke the protocol; reconnecting")
+	case errors.Is(rr.err, websocket.ErrMessageTooBig):
+		c.update(func(s *ClientStatus) { s.Oversize++ })
+		ev := c.log.Debug()
+		if c.oversizeLogged.CompareAndSwap(false, true) {
+			ev = c.log.Error() // a configuration error: logged once per Client (C-12)
+		}
+		c.fail(ev.Int64("read_limit", c.cfg.ReadLimit), "oversize",
+			fmt.Sprintf("frame larger than ReadLimit (%d bytes)", c.cfg.ReadLimit),
+			"configuration error: a frame exceeded ClientConfig.ReadLimit; raise it. The frame is lost; reconnecting")
+	default:
+		ev := c.log.Warn().Bool("accepted", cs.established.Load())
+		if code := websocket.CloseStatus(rr.err); code != -1 {
+			ev = ev.Int("close_code", int(code))
+		}
+		c.fail(ev, "read", redact(rr.err.Error(), secret), "socket ended; reconnecting")
+	}
+}
+
+// fail records a failure in Status.LastError and logs it on ev. detail must
+// already be redacted.
+func (c *Client) fail(ev *zerolog.Event, kind, detail, msg string) {
+	c.update(func(s *ClientStatus) { s.LastError = kind + ": " + detail })
+	ev.Str("kind", kind).Str("error", detail).Msg(msg)
+}
+
+// closeWithBudget closes conn cleanly within CloseTimeout, then at once (C-14).
+// It returns when conn is closed.
+func (c *Client) closeWithBudget(conn *websocket.Conn, raw *rawConns, cancelConn context.CancelFunc, code websocket.StatusCode, reason string) {
+	done := make(chan struct{})
+	go func() { // joined below, on every path
+		defer close(done)
+		_ = conn.Close(code, reason)
+	}()
+	t := time.NewTimer(c.cfg.CloseTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+		return
+	case <-t.C:
+	}
+	c.log.Debug().Dur("close_timeout", c.cfg.CloseTimeout).Msg("clean close over budget; closing at once")
+	c.forceClose(conn, raw, cancelConn)
+	<-done
+}
+
+// forceClose closes conn without a handshake, unblocking every goroutine that
+// uses it: cancelling connCtx closes a pending read, closing the raw
+// connection unblocks a pending write or close handshake.
+func (c *Client) forceClose(conn *websocket.Conn, raw *rawConns, cancelConn context.CancelFunc) {
+	cancelConn()
+	raw.closeAll()
+	_ = conn.CloseNow()
+}
+
+// readLoop is the connection's only reader. It reads with the
+// connection-lifetime ctx (never a per-read timeout, C-13) until the socket
+// fails or a frame ends the session.
+func (c *Client) readLoop(ctx context.Context, conn *websocket.Conn, cs *connState) readResult {
+	first := true
+	for {
+		_, data, err := conn.Read(ctx)
+		if err != nil {
+			return readResult{err: err}
+		}
+		cs.touch()
+		c.noteFrame()
+		f, err := ParseFrame(data)
+		if err != nil {
+			c.malformed("frame", err)
+			if first {
+				return readResult{protocol: "first frame is not a valid build_connection"}
+			}
+			continue
+		}
+		if first && f.Module != ModuleBuildConnection {
+			return readResult{protocol: "first frame is " + truncate(f.Module, 32) + ", not build_connection"}
+		}
+		first = false
+		switch f.Module {
+		case ModuleBuildConnection:
+			if f.Success != nil && !*f.Success {
+				return readResult{authFailure: true, content: f.Content}
+			}
+			if cs.established.CompareAndSwap(false, true) {
+				now := time.Now()
+				c.update(func(s *ClientStatus) { s.Connected, s.ConnectedSince = true, now; s.Connects++ })
+				c.log.Info().Msg("subscription connected")
+			}
+		case ModuleHeartbeat:
+			if f.Success != nil && !*f.Success {
+				c.once(zerolog.WarnLevel, "heartbeat-failed").Msg("heartbeat reply with success:false")
+			}
+		case ModuleMessage:
+			c.handleMessage(f, cs)
+		default:
+			c.update(func(s *ClientStatus) { s.UnknownFrames++ })
+			c.once(zerolog.WarnLevel, "module:"+truncate(f.Module, 64)).Str("module", truncate(f.Module, 64)).
+				Msg("ignoring frame of unknown module")
+		}
+	}
+}
+
+// handleMessage parses a message frame's event and hands it to the Handler.
+func (c *Client) handleMessage(f Frame, cs *connState) {
+	ev, err := Parse([]byte(f.Content))
+	if err != nil {
+		c.malformed("event", err)
+		return
+	}
+	now := time.Now()
+	c.update(func(s *ClientStatus) {
+		s.Events++
+		s.LastEventAt = now
+		if !ev.Known {
+			s.Unknown++
+		}
+	})
+	cs.events.Add(1)
+	if !ev.Known {
+		name := truncate(ev.Name, 128)
+		c.once(zerolog.InfoLevel, "unknown:"+name).Str("event", name).Msg("unknown event name; delivered with Known=false")
+	}
+	if c.cfg.Handler != nil {
+		c.cfg.Handler(ev)
+	}
+}
+
+// malformed counts and logs a frame or event that failed to parse: the first
+// of each (kind, event, field) at Warn, the rest at Debug.
+func (c *Client) malformed(kind string, err error) {
+	c.update(func(s *ClientStatus) { s.Malformed++ })
+	var pe *ParseError
+	if !errors.As(err, &pe) {
+		pe = &ParseError{Reason: "unparsable"}
+	}
+	c.once(zerolog.WarnLevel, kind+"|"+pe.Event+"|"+pe.Field+"|"+pe.Reason).
+		Str("kind", kind).Str("event", pe.Event).Str("field", pe.Field).Str("reason", pe.Reason).
+		Msg("dropping malformed " + kind)
+}
+
+// heartbeatLoop sends {"module":"heartbeat"} every HeartbeatInterval until stop
+// is closed or ctx ends. A write that takes longer than an interval closes the
+// socket (the peer is not reading); the reader then ends the session.
+func (c *Client) heartbeatLoop(ctx context.Context, conn *websocket.Conn, stop <-chan struct{}, secret string) {
+	t := time.NewTicker(c.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		wctx, cancel := context.WithTimeout(ctx, c.cfg.HeartbeatInterval)
+		err := conn.Write(wctx, websocket.MessageText, HeartbeatFrame())
+		cancel()
+		if err != nil {
+			c.log.Debug().Str("error", redact(err.Error(), secret)).Msg("heartbeat not sent")
+			return
+		}
+	}
+}
+
+func (c *Client) update(f func(*ClientStatus)) {
+	c.mu.Lock()
+	f(&c.st)
+	c.mu.Unlock()
+}
+
+func (c *Client) noteFrame() {
+	now := time.Now()
+	c.update(func(s *ClientStatus) { s.LastFrameAt = now })
+}
+
+// once returns a log event at level the first time key is seen, and at Debug
+// after, so that a flood of one problem is logged once with context (G7).
+func (c *Client) once(level zerolog.Level, key string) *zerolog.Event {
+	if c.logs.first(key) {
+		return c.log.WithLevel(level)
+	}
+	return c.log.Debug()
+}
+
+// logLimiter remembers which log keys were seen, up to a bound.
+type logLimiter struct {
+	mu   sync.Mutex
+	seen map[string]struct{}
+}
+
+const logLimiterMax = 1024
+
+func (l *logLimiter) first(key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.seen == nil {
+		l.seen = make(map[string]struct{})
+	}
+	if _, ok := l.seen[key]; ok || len(l.seen) >= logLimiterMax {
+		return false
+	}
+	l.seen[key] = struct{}{}
+	return true
+}
+
+// redact scrubs secret (and its query-escaped form) and every token-ish
+// name=value pair from s.
+func redact(s, secret string) string {
+	if secret != "" {
+		s = strings.ReplaceAll(s, secret, redacted)
+		if esc := url.QueryEscape(secret); esc != secret {
+			s = strings.ReplaceAll(s, esc, redacted)
+		}
+	}
+	return redactText(s)
+}
+
+// truncate cuts s to at most n bytes, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// rawConnsKey is the context key under which a dial finds its rawConns.
+type rawConnsKey struct{}
+
+// rawConns collects the network connections one dial opened, so that a close
+// that overruns its budget can close them under coder/websocket.
+type rawConns struct {
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func (r *rawConns) add(c net.Conn) {
+	r.mu.Lock()
+	r.conns = append(r.conns, c)
+	r.mu.Unlock()
+}
+
+func (r *rawConns) closeAll() {
+	r.mu.Lock()
+	conns := r.conns
+	r.conns = nil
+	r.mu.Unlock()
+	for _, c := range conns {
+		_ = c.Close()
+	}
+}
+
+// trackingHTTPClient returns a copy of user (or a new client) whose transport
+// records each dialed connection in the rawConns of the request context. The
+// transport is returned when it is one of ours, to close idle connections.
+func trackingHTTPClient(user *http.Client) (*http.Client, *http.Transport) {
+	var hc http.Client
+	if user != nil {
+		hc = *user
+	}
+	var t *http.Transport
+	switch rt := hc.Transport.(type) {
+	case nil:
+		dt, ok := http.DefaultTransport.(*http.Transport)
+		if !ok {
+			return &hc, nil
+		}
+		t = dt.Clone()
+	case *http.Transport:
+		t = rt.Clone()
+	default:
+		return &hc, nil
+	}
+	t.DisableKeepAlives = true // one handshake per connection: each dial is seen
+	dial := t.DialContext
+	if dial == nil {
+		d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+		dial = d.DialContext
+	}
+	t.DialContext = trackDial(dial)
+	if t.DialTLSContext != nil {
+		t.DialTLSContext = trackDial(t.DialTLSContext)
+	}
+	hc.Transport = t
+	return &hc, t
+}
+
+func trackDial(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dial(ctx, network, addr)
+		if err == nil {
+			if r, ok := ctx.Value(rawConnsKey{}).(*rawConns); ok {
+				r.add(conn)
+			}
+		}
+		return conn, err
+	}
+}

@@ -1,0 +1,575 @@
+// Package recorder is the reference recorder: an in-memory implementation of
+// the Recording Control API v1 (package rcapi, DESIGN §6) that tests, drills
+// and `zccadapter sim recorder` run against.
+//
+// It keeps a per-segment state machine, a set of applied message ids (G2), an
+// epoch fence (G3) and a ledger of every message it received, accepted or not,
+// in arrival order, so that a drill can verify G1–G6 after the fact. Faults
+// (FailNext) make it answer with an error status without applying anything, to
+// exercise a sender's retries.
+//
+// What it does not do: persist anything (a new Recorder starts empty), bound
+// the ledger or the id set (memory grows with traffic), or authenticate its
+// callers. It is a test fixture, not a production recorder.
+//
+// # Semantics of POST /v1/commands
+//
+// Checks run in this order; the first that fails decides the reply:
+//
+//  1. an injected fault is pending (FailNext) → that status, nothing applied;
+//  2. body over 1 MiB, not JSON, or a required field missing (id, epoch > 0,
+//     node, action one of rcapi.Action*, engagement_id, and segment_id unless
+//     the action is tag) → 400 malformed;
+//  3. epoch lower than the highest seen → 409 stale_epoch with that epoch;
+//  4. id already applied → 200 duplicate;
+//  5. invalid transition → 422 invalid_transition;
+//  6. otherwise → applied.
+//
+// A message that passes check 3 raises the fence to its epoch even when it is
+// then a duplicate or an invalid transition: it proves that a sender with that
+// epoch exists, so nothing older may be applied after it.
+//
+// Segment states: (none) -start-> recording -pause-> paused -resume->
+// recording; recording|paused -stop-> stopped. A tag is valid on a recording
+// or paused segment, or with an empty segment_id (an engagement-level tag).
+// Every other pair is invalid, including start on a stopped segment and any
+// command naming a segment under a different engagement_id.
+//
+// POST /v1/agents follows checks 1–4 (required: id, epoch > 0, node,
+// agent_id); there are no transitions. POST /v1/epoch (rcapi.EpochClaim,
+// required: epoch > 0, node) answers 409 stale_epoch below the fence, 200
+// duplicate at it, and 200 applied above it, raising the fence; it is not
+// subject to FailNext.
+package recorder
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/zccadapter/zccadapter/rcapi"
+)
+
+// MaxBodyBytes is the largest request body the recorder reads; a larger body
+// is answered 400 malformed (and recorded in the ledger as malformed).
+const MaxBodyBytes = 1 << 20
+
+// Ledger entry kinds (rcapi.LedgerEntry.Kind).
+const (
+	KindCommand = "command"
+	KindAgent   = "agent"
+	KindEpoch   = "epoch"
+)
+
+// ResultFault is the ledger result of a message answered with an injected
+// fault status (FailNext): it was received but neither checked nor applied.
+// It is this package's addition to the results listed in rcapi.LedgerEntry.
+const ResultFault = "fault"
+
+// ErrCodeFault is the error code in the body of an injected fault reply.
+const ErrCodeFault = "injected_fault"
+
+// Recorder is the reference recorder. The zero value is not usable; call New.
+// All methods are safe for concurrent use, and every request is applied
+// atomically: concurrent requests are serialised in ledger order.
+type Recorder struct {
+	log     zerolog.Logger
+	now     func() time.Time // the recorder clock; time.Now outside tests
+	handler http.Handler
+
+	mu         sync.Mutex
+	epoch      int64               // highest epoch seen (the fence)
+	commandIDs map[string]struct{} // ids of applied commands
+	agentIDs   map[string]struct{} // ids of applied agent updates
+	segments   map[string]*segment // by segment id; stopped ones stay
+	ledger     []rcapi.LedgerEntry // arrival order; entries never change once appended
+	failLeft   int                 // pending injected faults
+	failStatus int                 // their HTTP status
+}
+
+// segment is the recorder's state of one segment.
+type segment struct {
+	engagementID string
+	state        string // rcapi.StateRecording, StatePaused or StateStopped
+	pauses       int
+	startedAt    time.Time
+	epoch        int64 // epoch of the last command applied to the segment
+}
+
+// New returns an empty recorder: no segments, fence at epoch 0, empty ledger,
+// no pending faults. log receives one Debug line per message and an Info line
+// each time the fence rises.
+func New(log zerolog.Logger) *Recorder {
+	r := &Recorder{
+		log:        log.With().Str("component", "recorder").Logger(),
+		now:        time.Now,
+		commandIDs: make(map[string]struct{}),
+		agentIDs:   make(map[string]struct{}),
+		segments:   make(map[string]*segment),
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/commands", r.handleCommand)
+	mux.HandleFunc("POST /v1/agents", r.handleAgent)
+	mux.HandleFunc("POST /v1/epoch", r.handleEpoch)
+	mux.HandleFunc("GET /v1/recordings", r.handleRecordings)
+	mux.HandleFunc("GET /v1/ledger", r.handleLedger)
+	mux.HandleFunc("POST /sim/faults", r.handleFaults)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	r.handler = mux
+	return r
+}
+
+// Handler returns the HTTP handler serving the rcapi endpoints (see package
+// rcapi), POST /sim/faults {"fail_next":n,"status":s} (FailNext over HTTP;
+// replies with the setting now in force) and GET /healthz. A wrong method
+// gets 405, an unknown path 404. The same handler is returned on every call.
+func (r *Recorder) Handler() http.Handler { return r.handler }
+
+// Ledger returns a copy of every message received so far, in arrival order,
+// with the current fence. The copy shares no memory with the recorder.
+func (r *Recorder) Ledger() rcapi.Ledger {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	l := rcapi.Ledger{Epoch: r.epoch, Entries: make([]rcapi.LedgerEntry, len(r.ledger))}
+	for i, e := range r.ledger {
+		l.Entries[i] = cloneEntry(e)
+	}
+	return l
+}
+
+// Open returns the open segments (recording or paused), oldest start first
+// (ties by segment id). Never nil.
+func (r *Recorder) Open() []rcapi.OpenRecording {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.openLocked()
+}
+
+// FailNext makes the next n POSTs to /v1/commands or /v1/agents fail with the
+// given HTTP status, without being checked or applied (they are recorded in
+// the ledger with result ResultFault). A status outside 400–599, including 0,
+// means 503. n ≤ 0 cancels pending faults. Each call replaces the previous
+// setting; it does not add to it.
+func (r *Recorder) FailNext(n int, status int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.setFaultsLocked(n, status)
+}
+
+func (r *Recorder) setFaultsLocked(n, status int) {
+	if n < 0 {
+		n = 0
+	}
+	if status < 400 || status > 599 {
+		status = http.StatusServiceUnavailable
+	}
+	r.failLeft, r.failStatus = n, status
+	r.log.Info().Int("fail_next", n).Int("status", status).Msg("fault injection set")
+}
+
+// reply is a status and a JSON body.
+type reply struct {
+	status int
+	body   any
+}
+
+func okReply(result string) reply { return reply{http.StatusOK, rcapi.Result{Result: result}} }
+
+func malformed(msg string) reply {
+	return reply{http.StatusBadRequest, rcapi.Error{Error: rcapi.ErrCodeMalformed, Message: msg}}
+}
+
+// readBody reads at most MaxBodyBytes of the request body.
+func readBody(w http.ResponseWriter, req *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, req.Body, MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, fmt.Errorf("body larger than %d bytes", MaxBodyBytes)
+		}
+		return nil, fmt.Errorf("read body: %w", err)
+	}
+	return b, nil
+}
+
+// errTrailingData is returned by decodeStrict when the body holds more than
+// one JSON value.
+var errTrailingData = errors.New("data after the JSON object")
+
+// decodeStrict decodes exactly one JSON value from b into v.
+func decodeStrict(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errTrailingData
+	}
+	return nil
+}
+
+// decodeBody reads and decodes a request body. On error the returned value
+// is what could be decoded (for the ledger) when the body was a JSON object
+// with a wrongly typed field or trailing data, and nil otherwise.
+func decodeBody[T any](w http.ResponseWriter, req *http.Request) (*T, error) {
+	b, err := readBody(w, req)
+	if err != nil {
+		return nil, err
+	}
+	v := new(T)
+	err = decodeStrict(b, v)
+	var typeErr *json.UnmarshalTypeError
+	if err != nil && !errors.As(err, &typeErr) && !errors.Is(err, errTrailingData) {
+		return nil, err
+	}
+	return v, err
+}
+
+func (r *Recorder) handleCommand(w http.ResponseWriter, req *http.Request) {
+	cmd, err := decodeBody[rcapi.Command](w, req)
+	writeJSON(w, r.applyCommand(cmd, err))
+}
+
+func (r *Recorder) applyCommand(cmd *rcapi.Command, bodyErr error) reply {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	entry := rcapi.LedgerEntry{Kind: KindCommand, Command: cmd}
+	rep, result := r.decideCommandLocked(cmd, bodyErr)
+	entry.Result = result
+	r.appendLocked(entry)
+	ev := r.log.Debug().Str("result", result)
+	if cmd != nil {
+		ev = ev.Str("id", cmd.ID).Int64("epoch", cmd.Epoch).Str("node", cmd.Node).
+			Str("action", cmd.Action).Str("engagement_id", cmd.EngagementID).Str("segment_id", cmd.SegmentID)
+	}
+	ev.Msg("command")
+	return rep
+}
+
+func (r *Recorder) decideCommandLocked(cmd *rcapi.Command, bodyErr error) (reply, string) {
+	if rep, ok := r.takeFaultLocked(); ok {
+		return rep, ResultFault
+	}
+	if bodyErr != nil {
+		return malformed(bodyErr.Error()), rcapi.ErrCodeMalformed
+	}
+	if err := validateCommand(cmd); err != nil {
+		return malformed(err.Error()), rcapi.ErrCodeMalformed
+	}
+	if rep, stale := r.fenceLocked(cmd.Epoch, cmd.Node); stale {
+		return rep, rcapi.ErrCodeStaleEpoch
+	}
+	if _, dup := r.commandIDs[cmd.ID]; dup {
+		return okReply(rcapi.ResultDuplicate), rcapi.ResultDuplicate
+	}
+	if err := r.transitionLocked(cmd); err != nil {
+		return reply{http.StatusUnprocessableEntity, rcapi.Error{
+			Error: rcapi.ErrCodeInvalidTransition, Message: err.Error(),
+		}}, rcapi.ErrCodeInvalidTransition
+	}
+	r.commandIDs[cmd.ID] = struct{}{}
+	return okReply(rcapi.ResultApplied), rcapi.ResultApplied
+}
+
+func validateCommand(c *rcapi.Command) error {
+	var missing []string
+	if c.ID == "" {
+		missing = append(missing, "id")
+	}
+	if c.Epoch <= 0 {
+		missing = append(missing, "epoch")
+	}
+	if c.Node == "" {
+		missing = append(missing, "node")
+	}
+	if c.Action == "" {
+		missing = append(missing, "action")
+	}
+	if c.EngagementID == "" {
+		missing = append(missing, "engagement_id")
+	}
+	if c.SegmentID == "" && c.Action != rcapi.ActionTag {
+		missing = append(missing, "segment_id")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("missing or zero: %s", strings.Join(missing, ", "))
+	}
+	switch c.Action {
+	case rcapi.ActionStart, rcapi.ActionPause, rcapi.ActionResume, rcapi.ActionStop, rcapi.ActionTag:
+		return nil
+	}
+	return fmt.Errorf("unknown action %q", c.Action)
+}
+
+// transitionLocked applies cmd to its segment, or returns why it cannot.
+func (r *Recorder) transitionLocked(c *rcapi.Command) error {
+	if c.Action == rcapi.ActionTag && c.SegmentID == "" {
+		return nil // engagement-level tag
+	}
+	seg, ok := r.segments[c.SegmentID]
+	if !ok {
+		if c.Action != rcapi.ActionStart {
+			return fmt.Errorf("%s on segment %q that was never started", c.Action, c.SegmentID)
+		}
+		r.segments[c.SegmentID] = &segment{
+			engagementID: c.EngagementID,
+			state:        rcapi.StateRecording,
+			startedAt:    c.At,
+			epoch:        c.Epoch,
+		}
+		return nil
+	}
+	if seg.engagementID != c.EngagementID {
+		return fmt.Errorf("segment %q belongs to engagement %q, not %q", c.SegmentID, seg.engagementID, c.EngagementID)
+	}
+	next := ""
+	switch {
+	case c.Action == rcapi.ActionPause && seg.state == rcapi.StateRecording:
+		next = rcapi.StatePaused
+		seg.pauses++
+	case c.Action == rcapi.ActionResume && seg.state == rcapi.StatePaused:
+		next = rcapi.StateRecording
+	case c.Action == rcapi.ActionStop && seg.state != rcapi.StateStopped:
+		next = rcapi.StateStopped
+	case c.Action == rcapi.ActionTag && seg.state != rcapi.StateStopped:
+		next = seg.state
+	default:
+		return fmt.Errorf("%s on segment %q in state %s", c.Action, c.SegmentID, seg.state)
+	}
+	seg.state = next
+	seg.epoch = c.Epoch
+	return nil
+}
+
+func (r *Recorder) handleAgent(w http.ResponseWriter, req *http.Request) {
+	au, err := decodeBody[rcapi.AgentUpdate](w, req)
+	writeJSON(w, r.applyAgent(au, err))
+}
+
+func (r *Recorder) applyAgent(au *rcapi.AgentUpdate, bodyErr error) reply {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rep, result := r.decideAgentLocked(au, bodyErr)
+	r.appendLocked(rcapi.LedgerEntry{Kind: KindAgent, Result: result, Agent: au})
+	ev := r.log.Debug().Str("result", result)
+	if au != nil {
+		ev = ev.Str("id", au.ID).Int64("epoch", au.Epoch).Str("node", au.Node).
+			Str("agent_id", au.AgentID).Str("state", au.State)
+	}
+	ev.Msg("agent update")
+	return rep
+}
+
+func (r *Recorder) decideAgentLocked(au *rcapi.AgentUpdate, bodyErr error) (reply, string) {
+	if rep, ok := r.takeFaultLocked(); ok {
+		return rep, ResultFault
+	}
+	if bodyErr != nil {
+		return malformed(bodyErr.Error()), rcapi.ErrCodeMalformed
+	}
+	var missing []string
+	if au.ID == "" {
+		missing = append(missing, "id")
+	}
+	if au.Epoch <= 0 {
+		missing = append(missing, "epoch")
+	}
+	if au.Node == "" {
+		missing = append(missing, "node")
+	}
+	if au.AgentID == "" {
+		missing = append(missing, "agent_id")
+	}
+	if len(missing) > 0 {
+		return malformed("missing or zero: " + strings.Join(missing, ", ")), rcapi.ErrCodeMalformed
+	}
+	if rep, stale := r.fenceLocked(au.Epoch, au.Node); stale {
+		return rep, rcapi.ErrCodeStaleEpoch
+	}
+	if _, dup := r.agentIDs[au.ID]; dup {
+		return okReply(rcapi.ResultDuplicate), rcapi.ResultDuplicate
+	}
+	r.agentIDs[au.ID] = struct{}{}
+	return okReply(rcapi.ResultApplied), rcapi.ResultApplied
+}
+
+func (r *Recorder) handleEpoch(w http.ResponseWriter, req *http.Request) {
+	claim, err := decodeBody[rcapi.EpochClaim](w, req)
+	writeJSON(w, r.applyClaim(claim, err))
+}
+
+func (r *Recorder) applyClaim(claim *rcapi.EpochClaim, bodyErr error) reply {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rep, result := r.decideClaimLocked(claim, bodyErr)
+	r.appendLocked(rcapi.LedgerEntry{Kind: KindEpoch, Result: result, Claim: claim})
+	ev := r.log.Debug().Str("result", result)
+	if claim != nil {
+		ev = ev.Int64("epoch", claim.Epoch).Str("node", claim.Node)
+	}
+	ev.Msg("epoch claim")
+	return rep
+}
+
+func (r *Recorder) decideClaimLocked(claim *rcapi.EpochClaim, bodyErr error) (reply, string) {
+	if bodyErr != nil {
+		return malformed(bodyErr.Error()), rcapi.ErrCodeMalformed
+	}
+	if claim.Epoch <= 0 || claim.Node == "" {
+		return malformed("epoch > 0 and node are required"), rcapi.ErrCodeMalformed
+	}
+	if claim.Epoch == r.epoch {
+		return okReply(rcapi.ResultDuplicate), rcapi.ResultDuplicate
+	}
+	if rep, stale := r.fenceLocked(claim.Epoch, claim.Node); stale {
+		return rep, rcapi.ErrCodeStaleEpoch
+	}
+	return okReply(rcapi.ResultApplied), rcapi.ResultApplied
+}
+
+// fenceLocked rejects an epoch below the fence, else raises the fence to it.
+func (r *Recorder) fenceLocked(epoch int64, node string) (reply, bool) {
+	if epoch < r.epoch {
+		return reply{http.StatusConflict, rcapi.Error{
+			Error:   rcapi.ErrCodeStaleEpoch,
+			Epoch:   r.epoch,
+			Message: fmt.Sprintf("epoch %d is below %d", epoch, r.epoch),
+		}}, true
+	}
+	if epoch > r.epoch {
+		r.log.Info().Int64("epoch", epoch).Int64("previous_epoch", r.epoch).Str("node", node).Msg("fence raised")
+		r.epoch = epoch
+	}
+	return reply{}, false
+}
+
+// takeFaultLocked consumes one pending fault, if any.
+func (r *Recorder) takeFaultLocked() (reply, bool) {
+	if r.failLeft <= 0 {
+		return reply{}, false
+	}
+	r.failLeft--
+	return reply{r.failStatus, rcapi.Error{
+		Error:   ErrCodeFault,
+		Message: fmt.Sprintf("injected fault (%d more pending)", r.failLeft),
+	}}, true
+}
+
+func (r *Recorder) appendLocked(e rcapi.LedgerEntry) {
+	e.Seq = int64(len(r.ledger)) + 1
+	e.ReceivedAt = r.now().UTC()
+	r.ledger = append(r.ledger, e)
+}
+
+func (r *Recorder) openLocked() []rcapi.OpenRecording {
+	out := make([]rcapi.OpenRecording, 0, len(r.segments))
+	for id, s := range r.segments {
+		if s.state == rcapi.StateStopped {
+			continue
+		}
+		out = append(out, rcapi.OpenRecording{
+			SegmentID:    id,
+			EngagementID: s.engagementID,
+			State:        s.state,
+			Pauses:       s.pauses,
+			StartedAt:    s.startedAt,
+			Epoch:        s.epoch,
+		})
+	}
+	slices.SortFunc(out, func(a, b rcapi.OpenRecording) int {
+		if c := a.StartedAt.Compare(b.StartedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.SegmentID, b.SegmentID)
+	})
+	return out
+}
+
+func (r *Recorder) handleRecordings(w http.ResponseWriter, req *http.Request) {
+	if st := req.URL.Query().Get("state"); st != "" && st != "open" {
+		writeJSON(w, malformed(fmt.Sprintf("state %q is not supported; use state=open", st)))
+		return
+	}
+	writeJSON(w, reply{http.StatusOK, rcapi.OpenRecordings{Recordings: r.Open()}})
+}
+
+func (r *Recorder) handleLedger(w http.ResponseWriter, _ *http.Request) {
+	// Entries are never modified after they are appended, so a shallow copy
+	// is safe to encode outside the lock.
+	r.mu.Lock()
+	l := rcapi.Ledger{Epoch: r.epoch, Entries: slices.Clone(r.ledger)}
+	r.mu.Unlock()
+	if l.Entries == nil {
+		l.Entries = []rcapi.LedgerEntry{}
+	}
+	writeJSON(w, reply{http.StatusOK, l})
+}
+
+// faultRequest is the body of POST /sim/faults and of its reply.
+type faultRequest struct {
+	FailNext int `json:"fail_next"`
+	Status   int `json:"status"`
+}
+
+func (r *Recorder) handleFaults(w http.ResponseWriter, req *http.Request) {
+	body, err := readBody(w, req)
+	var f faultRequest
+	if err == nil {
+		err = decodeStrict(body, &f)
+	}
+	if err != nil {
+		writeJSON(w, malformed(err.Error()))
+		return
+	}
+	if f.Status != 0 && (f.Status < 400 || f.Status > 599) {
+		writeJSON(w, malformed(fmt.Sprintf("status %d: want 400-599 (0 means 503)", f.Status)))
+		return
+	}
+	r.mu.Lock()
+	r.setFaultsLocked(f.FailNext, f.Status)
+	f = faultRequest{FailNext: r.failLeft, Status: r.failStatus}
+	r.mu.Unlock()
+	writeJSON(w, reply{http.StatusOK, f})
+}
+
+func writeJSON(w http.ResponseWriter, rep reply) {
+	b, err := json.Marshal(rep.body)
+	if err != nil {
+		http.Error(w, "encode reply: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(rep.status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func cloneEntry(e rcapi.LedgerEntry) rcapi.LedgerEntry {
+	if e.Command != nil {
+		c := *e.Command
+		c.Metadata = maps.Clone(c.Metadata)
+		e.Command = &c
+	}
+	if e.Agent != nil {
+		a := *e.Agent
+		a.Metadata = maps.Clone(a.Metadata)
+		e.Agent = &a
+	}
+	if e.Claim != nil {
+		c := *e.Claim
+		e.Claim = &c
+	}
+	return e
+}

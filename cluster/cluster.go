@@ -67,7 +67,8 @@ type Config struct {
 	SessionTTL time.Duration
 	// FenceMargin is how long before the server-side lease expiry a leader
 	// stops acting: it fences itself at last keepalive ack + SessionTTL −
-	// FenceMargin. Default 1.5s; must be less than SessionTTL − SessionTTL/3
+	// FenceMargin. Default 1.5s, or 30% of SessionTTL when that is less;
+	// must be less than SessionTTL − SessionTTL/3
 	// (one keepalive period), or a healthy leader would fence itself between
 	// two acks.
 	FenceMargin time.Duration
@@ -91,7 +92,7 @@ func (c *Config) setDefaults() {
 		c.SessionTTL = 5 * time.Second
 	}
 	if c.FenceMargin == 0 {
-		c.FenceMargin = 1500 * time.Millisecond
+		c.FenceMargin = min(1500*time.Millisecond, c.SessionTTL*3/10)
 	}
 	if c.DedupWindow == 0 {
 		c.DedupWindow = 20 * time.Minute

@@ -52,7 +52,8 @@ type Etcd struct {
 	Cluster string `yaml:"cluster"`
 	// SessionTTL of the node's lease. Default 5s.
 	SessionTTL time.Duration `yaml:"session_ttl"`
-	// FenceMargin: a leader stops at last ack + TTL − margin. Default 1.5s.
+	// FenceMargin: a leader stops at last ack + TTL − margin. Default 1.5s
+	// (30% of SessionTTL when that is less).
 	FenceMargin time.Duration `yaml:"fence_margin"`
 	// DedupWindow: how long applied event keys are kept. Default 20m.
 	DedupWindow time.Duration `yaml:"dedup_window"`

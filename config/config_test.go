@@ -92,3 +92,17 @@ func TestMissingFile(t *testing.T) {
 		t.Fatalf("missing file: %v", err)
 	}
 }
+
+// TestDeployExamplesLoad keeps the shipped example configs valid.
+func TestDeployExamplesLoad(t *testing.T) {
+	t.Setenv("ZCC_ZOOM_CLIENT_SECRET", "example")
+	files, _ := filepath.Glob("../deploy/examples/*.yaml")
+	if len(files) < 3 {
+		t.Fatalf("found %d example configs, want ≥ 3", len(files))
+	}
+	for _, f := range files {
+		if _, err := config.Load(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}

@@ -320,10 +320,19 @@ func (n *Node) dropOldest() {
 // older than the grace period.
 func (n *Node) sweep(ctx context.Context) {
 	now := time.Now()
+	maxAge := n.cl.Config().DedupWindow / 2
 	var due []*pendingEvent
 	for k, p := range n.pending {
 		if n.mirror.Applied(k) {
 			delete(n.pending, k)
+			continue
+		}
+		if now.Sub(p.arrived) > maxAge {
+			// Older than the dedup log remembers: handing it over now
+			// could apply it twice. Counted and dropped.
+			delete(n.pending, k)
+			n.count(func(s *NodeStatus) { s.Dropped++ })
+			n.log.Warn().Str("event", p.ev.Name).Str("engagement_id", EngagementID(p.ev)).Msg("pending event older than half the dedup window dropped")
 			continue
 		}
 		if !p.handedOff && now.Sub(p.arrived) >= n.cfg.HandoffGrace {
@@ -353,7 +362,7 @@ type leader struct {
 	n       *Node
 	term    *cluster.Term
 	ctx     context.Context
-	applied map[string]struct{}
+	applied map[string]time.Time // dedup key → when this node learnt it
 	engs    map[string]*Engagement
 	batch   batch
 	// Early events waiting for an earlier fact, by engagement, and when
@@ -522,7 +531,11 @@ func (n *Node) intakeQuiet(ev *events.Event) *pendingEvent {
 }
 
 func (L *leader) load(s *cluster.Snapshot) error {
-	L.applied = s.Applied
+	now := time.Now()
+	L.applied = make(map[string]time.Time, len(s.Applied))
+	for k := range s.Applied {
+		L.applied[k] = now
+	}
 	L.engs = make(map[string]*Engagement, len(s.States))
 	for id, raw := range s.States {
 		var e Engagement
@@ -716,7 +729,7 @@ func (L *leader) apply(ev *events.Event, id string, eng *Engagement, cmds []rcap
 		n.count(func(s *NodeStatus) { s.Stale++ })
 		n.log.Warn().Str("event", ev.Name).Str("engagement_id", id).Time("event_time", ev.Time).Msg("stale event starts no recording")
 	}
-	L.applied[ev.Key] = struct{}{}
+	L.applied[ev.Key] = time.Now()
 	L.batch.keys = append(L.batch.keys, ev.Key)
 	if id != "" && eng != nil {
 		L.engs[id] = eng
@@ -810,12 +823,18 @@ func (L *leader) flush(ctx context.Context) error {
 	return nil
 }
 
-// prune forgets closed engagements older than the dedup window.
+// prune forgets closed engagements and applied keys older than the dedup
+// window (etcd forgets them by lease at the same age).
 func (L *leader) prune() {
 	cutoff := time.Now().Add(-L.n.cl.Config().DedupWindow)
 	for id, e := range L.engs {
 		if e.Closed && !e.Open() && e.ClosedAt.Before(cutoff) {
 			delete(L.engs, id)
+		}
+	}
+	for k, at := range L.applied {
+		if at.Before(cutoff) {
+			delete(L.applied, k)
 		}
 	}
 }

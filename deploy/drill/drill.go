@@ -145,7 +145,8 @@ type Failover struct {
 	DetectMS float64 `json:"detect_ms"`
 	// TakeoverMS: fault → the recorder accepted the successor's epoch.
 	TakeoverMS float64 `json:"takeover_ms"`
-	// FirstCommandMS: fault → the first command of the new epoch applied (0 if none yet).
+	// FirstCommandMS: fault → the first command of the new epoch applied
+	// (0 if the term sent none).
 	FirstCommandMS float64 `json:"first_command_ms"`
 	// BudgetMS is the G4 limit for this kind.
 	BudgetMS float64 `json:"budget_ms"`
@@ -502,9 +503,6 @@ func (d *drill) failover(ctx context.Context, kind string, sig syscall.Signal) (
 	for _, e := range ledger.Entries {
 		if e.Kind == "epoch" && e.Claim != nil && e.Claim.Epoch == ts.Epoch && e.Result == rcapi.ResultApplied {
 			fo.TakeoverMS = ms(e.ReceivedAt.Sub(fo.FaultAt))
-		}
-		if fo.FirstCommandMS == 0 && e.Kind == "command" && e.Command != nil && e.Command.Epoch == ts.Epoch && e.Result == rcapi.ResultApplied {
-			fo.FirstCommandMS = ms(e.ReceivedAt.Sub(fo.FaultAt))
 		}
 	}
 	fo.Pass = fo.TakeoverMS > 0 && fo.TakeoverMS <= fo.BudgetMS

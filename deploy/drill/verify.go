@@ -16,6 +16,17 @@ import (
 func (d *drill) verify(ctx context.Context, truth traffic.Truth, l rcapi.Ledger) {
 	g1, g2 := verify.CompareTruth(truth, l)
 	g3 := verify.CheckFencing(l)
+	// The first command of each new term, from the final ledger (at the
+	// failover itself no call event may have come yet).
+	for i := range d.rep.Failovers {
+		f := &d.rep.Failovers[i]
+		for _, e := range l.Entries {
+			if e.Kind == "command" && e.Command != nil && e.Command.Epoch == f.ToEpoch && e.Result == rcapi.ResultApplied {
+				f.FirstCommandMS = ms(e.ReceivedAt.Sub(f.FaultAt))
+				break
+			}
+		}
+	}
 	g4 := verify.Invariant{ID: "G4", Name: "failover time", Pass: len(d.rep.Failovers) == 2}
 	var ev []string
 	for _, f := range d.rep.Failovers {

@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -20,24 +22,36 @@ func (e exitErr) ExitCode() int { return e.code }
 
 func drillCmd() *cobra.Command {
 	var (
-		o      drill.Options
-		report string
+		o                   drill.Options
+		report, scenario    string
+		t                   drill.Traffic
+		ttl                 time.Duration
+		crashAt, gracefulAt time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "drill",
-		Short: "Run a failover drill on local processes and verify G1–G4 (and G6)",
-		Long: "Starts one etcd member, the simulated Zoom, the reference recorder and RIS nodes A\n" +
-			"and B as separate processes on 127.0.0.1, runs call traffic, SIGKILLs the leader and\n" +
-			"restarts it, SIGTERMs the new leader, then checks the recorder's ledger against the\n" +
-			"simulator's ground truth. Exit status 1 when any guarantee fails.",
+		Short: "Run a failover drill on local processes and verify the guarantees",
+		Long: "Starts one etcd member, the simulated Zoom, the reference recorder and the RIS nodes\n" +
+			"as separate processes on 127.0.0.1, runs call traffic and the scenario's faults, then\n" +
+			"checks the recorder's ledger against the simulator's ground truth (G1–G4, G6).\n" +
+			"Without --scenario: SIGKILL the leader mid-traffic and restart it, later SIGTERM the\n" +
+			"new leader. Scenario files: deploy/scenarios/. Exit status 1 when any check fails.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(logLevelFlag(cmd, "warn"))
 			if err != nil {
 				return err
 			}
-			o.Logger = log
-			o.Progress = cmd.ErrOrStderr()
+			sc := drill.DefaultScenario()
+			if scenario != "" {
+				if sc, err = drill.LoadScenario(scenario); err != nil {
+					return err
+				}
+			}
+			if err := applyDrillFlags(sc, scenario == "", t, ttl, crashAt, gracefulAt); err != nil {
+				return err
+			}
+			o.Scenario, o.Logger, o.Progress = sc, log, cmd.ErrOrStderr()
 			rep, err := drill.Run(cmd.Context(), o)
 			if rep != nil {
 				drill.PrintTable(cmd.OutOrStdout(), rep)
@@ -58,17 +72,62 @@ func drillCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&scenario, "scenario", "", "scenario file (YAML); default: crash then graceful failover")
 	f.StringVar(&report, "report", "", "write the JSON report to this file")
 	f.StringVar(&o.WorkDir, "work-dir", "", "directory for configs, data and logs (default: a new temporary one)")
 	f.BoolVar(&o.KeepWorkDir, "keep", false, "keep the work directory after a passing run")
-	f.DurationVar(&o.Traffic, "traffic", 0, "how long calls arrive (default 45s)")
-	f.IntVar(&o.Agents, "agents", 0, "agents (default 80)")
-	f.Float64Var(&o.CallsPerSecond, "calls-per-second", 0, "new calls per second (default 2)")
-	f.DurationVar(&o.MinCall, "min-call", 0, "shortest call (default 5s)")
-	f.DurationVar(&o.MaxCall, "max-call", 0, "longest call (default 60s)")
-	f.Int64Var(&o.Seed, "seed", 0, "traffic seed (default 1)")
-	f.DurationVar(&o.SessionTTL, "session-ttl", 0, "etcd session TTL of the nodes (default 5s)")
-	f.DurationVar(&o.CrashAt, "crash-at", 0, "when the leader is SIGKILLed, after traffic starts (default 25% of --traffic)")
-	f.DurationVar(&o.GracefulAt, "graceful-at", 0, "when the leader is SIGTERMed (default 60% of --traffic)")
+	f.DurationVar(&t.Duration, "traffic", 0, "how long calls arrive (default: the scenario's, 45s)")
+	f.IntVar(&t.Agents, "agents", 0, "agents (default 80)")
+	f.Float64Var(&t.CallsPerSecond, "calls-per-second", 0, "new calls per second (default 2)")
+	f.DurationVar(&t.MinCall, "min-call", 0, "shortest call (default 5s)")
+	f.DurationVar(&t.MaxCall, "max-call", 0, "longest call (default 60s)")
+	f.Int64Var(&t.Seed, "seed", 0, "traffic seed (default 1)")
+	f.DurationVar(&ttl, "session-ttl", 0, "etcd session TTL of the nodes (default 5s)")
+	f.DurationVar(&crashAt, "crash-at", 0, "default scenario: when the leader is SIGKILLed (default 25% of --traffic)")
+	f.DurationVar(&gracefulAt, "graceful-at", 0, "default scenario: when the leader is SIGTERMed (default 60% of --traffic)")
 	return cmd
+}
+
+// applyDrillFlags overrides a scenario's settings with the flags given.
+func applyDrillFlags(sc *drill.Scenario, isDefault bool, t drill.Traffic, ttl, crashAt, gracefulAt time.Duration) error {
+	if (crashAt != 0 || gracefulAt != 0) && !isDefault {
+		return errors.New("--crash-at and --graceful-at apply to the default scenario only; edit the scenario's actions instead")
+	}
+	st := &sc.Traffic
+	if t.Duration != 0 {
+		st.Duration = t.Duration
+	}
+	if t.Agents != 0 {
+		st.Agents = t.Agents
+	}
+	if t.CallsPerSecond != 0 {
+		st.CallsPerSecond = t.CallsPerSecond
+	}
+	if t.MinCall != 0 {
+		st.MinCall = t.MinCall
+	}
+	if t.MaxCall != 0 {
+		st.MaxCall = t.MaxCall
+	}
+	if t.Seed != 0 {
+		st.Seed = t.Seed
+	}
+	if ttl != 0 {
+		sc.SessionTTL = ttl
+	}
+	if isDefault {
+		sc.Actions[0].At = st.Duration / 4
+		sc.Actions[1].At = st.Duration * 6 / 10
+		if crashAt != 0 {
+			sc.Actions[0].At = crashAt
+		}
+		if gracefulAt != 0 {
+			sc.Actions[1].At = gracefulAt
+		}
+		if sc.Actions[1].At-sc.Actions[0].At < sc.SessionTTL+3*time.Second {
+			return fmt.Errorf("--graceful-at (%s) must come at least --session-ttl + 3s after --crash-at (%s), so the first failover finishes",
+				sc.Actions[1].At, sc.Actions[0].At)
+		}
+	}
+	return sc.Validate()
 }

@@ -1,9 +1,10 @@
-// Package drill runs a failover drill against a real cluster of local OS
-// processes: one etcd member, the simulated Zoom, the reference recorder and
-// RIS nodes A and B, each on its own subscription. It runs call traffic,
+// Package drill runs failover drills against a real cluster: by default
+// local OS processes (one etcd member, the simulated Zoom, the reference
+// recorder and RIS nodes a, b, …, each on its own subscription). A Scenario
+// says what traffic to run and which faults to inject when; the default one
 // SIGKILLs the leader mid-traffic and restarts it as standby, later SIGTERMs
-// the new leader, then verifies the guarantees of DESIGN §3 from the
-// recorder's ledger and the simulator's ground truth:
+// the new leader. Afterwards the drill verifies the guarantees of DESIGN §3
+// from the recorder's ledger and the simulator's ground truth:
 //
 //	G1 no lost command      every recording action of the truth reached the recorder
 //	G2 no duplicate effect  no segment got an action twice; repeats were absorbed by id
@@ -19,15 +20,13 @@ package drill
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
-	"path/filepath"
-	"syscall"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -38,92 +37,32 @@ import (
 	"github.com/zccadapter/zccadapter/sim/verify"
 )
 
-// Options configure a drill. Zero values take the defaults shown.
+// Options configure a drill.
 type Options struct {
-	// Binary is the zccadapter executable to run. Default: this executable.
+	// Scenario to run. Default: DefaultScenario().
+	Scenario *Scenario
+	// Binary is the zccadapter executable for the local backend. Default:
+	// this executable.
 	Binary string
+	// Backend to run against. Default: a Local backend in WorkDir.
+	Backend Backend
 	// WorkDir receives configs, data and logs. Default: a new temporary
 	// directory, removed after a passing run unless KeepWorkDir.
 	WorkDir     string
 	KeepWorkDir bool
-	// Traffic is how long calls arrive. Default 45s.
-	Traffic time.Duration
-	// Agents, CallsPerSecond, MinCall, MaxCall, Seed shape the traffic.
-	// Defaults 80 agents, 2 calls/s, calls 5s–60s, seed 1.
-	Agents         int
-	CallsPerSecond float64
-	MinCall        time.Duration
-	MaxCall        time.Duration
-	Seed           int64
-	// SessionTTL of the nodes. Default 5s.
-	SessionTTL time.Duration
-	// CrashAt and GracefulAt are when, after traffic starts, the leader is
-	// SIGKILLed and the (new) leader SIGTERMed. Defaults: 25% and 60% of
-	// Traffic.
-	CrashAt, GracefulAt time.Duration
-	// Settle bounds the wait for the ledger to match the truth after the
-	// traffic drains. Default 30s.
-	Settle time.Duration
 	// Progress receives human-readable progress lines (nil: none).
 	Progress io.Writer
 	Logger   zerolog.Logger
 }
 
-func (o *Options) defaults() error {
-	if o.Binary == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("drill: find own executable: %w", err)
-		}
-		o.Binary = exe
-	}
-	if o.Traffic == 0 {
-		o.Traffic = 45 * time.Second
-	}
-	if o.Agents == 0 {
-		o.Agents = 80
-	}
-	if o.CallsPerSecond == 0 {
-		o.CallsPerSecond = 2
-	}
-	if o.MinCall == 0 {
-		o.MinCall = 5 * time.Second
-	}
-	if o.MaxCall == 0 {
-		o.MaxCall = 60 * time.Second
-	}
-	if o.Seed == 0 {
-		o.Seed = 1
-	}
-	if o.SessionTTL == 0 {
-		o.SessionTTL = 5 * time.Second
-	}
-	if o.CrashAt == 0 {
-		o.CrashAt = o.Traffic / 4
-	}
-	if o.GracefulAt == 0 {
-		o.GracefulAt = o.Traffic * 6 / 10
-	}
-	if o.Settle == 0 {
-		o.Settle = 30 * time.Second
-	}
-	switch {
-	case o.MaxCall < o.MinCall:
-		return fmt.Errorf("drill: max call %s is below min call %s", o.MaxCall, o.MinCall)
-	case o.CrashAt >= o.GracefulAt || o.GracefulAt >= o.Traffic:
-		return fmt.Errorf("drill: need crash-at (%s) < graceful-at (%s) < traffic (%s)", o.CrashAt, o.GracefulAt, o.Traffic)
-	case o.GracefulAt-o.CrashAt < o.SessionTTL+3*time.Second:
-		return fmt.Errorf("drill: graceful-at must come at least session TTL + 3s after crash-at, to let the first failover finish")
-	}
-	return nil
-}
-
 // Report is the drill's result, written as JSON by --report.
 type Report struct {
+	Scenario   string             `json:"scenario"`
 	Verdict    string             `json:"verdict"` // "pass" or "fail"
 	StartedAt  time.Time          `json:"started_at"`
 	DurationMS int64              `json:"duration_ms"`
-	WorkDir    string             `json:"work_dir"`
+	WorkDir    string             `json:"work_dir,omitempty"`
+	Logs       string             `json:"logs,omitempty"`
 	Settings   map[string]any     `json:"settings"`
 	Failovers  []Failover         `json:"failovers"`
 	Invariants []verify.Invariant `json:"invariants"`
@@ -133,7 +72,7 @@ type Report struct {
 
 // Failover is one injected leader fault and its measured takeover.
 type Failover struct {
-	Kind string `json:"kind"` // crash (SIGKILL) or graceful (SIGTERM)
+	Kind string `json:"kind"` // crash (SIGKILL), graceful (SIGTERM), pause (SIGSTOP), partition, etcd-restart
 	From string `json:"from"`
 	To   string `json:"to"`
 	// FromEpoch and ToEpoch are the fencing tokens of the two terms.
@@ -174,54 +113,62 @@ type Counts struct {
 	HandedOffPerNode  map[string]int64 `json:"events_handed_off_per_node"`
 }
 
-type node struct {
-	name string
-	p    *proc
-	http string
-}
-
 type drill struct {
-	o        Options
-	rep      *Report
-	etcd     *proc
-	zoom     *proc
-	recorder *proc
-	nodes    map[string]*node
-	zoomURL  string
-	recURL   string
-	hc       *http.Client
-	log      zerolog.Logger
+	o   Options
+	sc  *Scenario
+	be  Backend
+	rep *Report
+	hc  *http.Client
+	log zerolog.Logger
+	t0  time.Time
+	bg  sync.WaitGroup // scheduled resumes and heals
+	mu  sync.Mutex     // guards rep.Errors from background work
 }
 
-// Run runs the drill. It blocks until the drill has finished and every
-// process it started has exited, also when ctx ends early (Ctrl-C): then it
-// returns ctx's error with the partial report. The report's Verdict says
-// whether every guarantee held; err is only for a drill that could not run.
+// Run runs the scenario. It blocks until the drill has finished and
+// everything the backend started has stopped, also when ctx ends early
+// (Ctrl-C): then it returns ctx's error with the partial report. The
+// report's Verdict says whether every expectation held; err is only for a
+// drill that could not run.
 func Run(ctx context.Context, o Options) (*Report, error) {
-	if err := o.defaults(); err != nil {
-		return nil, err
+	if o.Scenario == nil {
+		o.Scenario = DefaultScenario()
 	}
-	if o.WorkDir == "" {
-		dir, err := os.MkdirTemp("", "zccadapter-drill-")
-		if err != nil {
-			return nil, fmt.Errorf("drill: work dir: %w", err)
+	sc := o.Scenario
+	if o.Backend == nil {
+		if o.Binary == "" {
+			exe, err := os.Executable()
+			if err != nil {
+				return nil, fmt.Errorf("drill: find own executable: %w", err)
+			}
+			o.Binary = exe
 		}
-		o.WorkDir = dir
+		if o.WorkDir == "" {
+			dir, err := os.MkdirTemp("", "zccadapter-drill-")
+			if err != nil {
+				return nil, fmt.Errorf("drill: work dir: %w", err)
+			}
+			o.WorkDir = dir
+		}
+		o.Backend = NewLocal(o.Binary, o.WorkDir, sc)
 	}
-	d := &drill{o: o, nodes: map[string]*node{}, hc: &http.Client{Timeout: 3 * time.Second}, log: o.Logger,
-		rep: &Report{StartedAt: time.Now().UTC(), WorkDir: o.WorkDir, Settings: map[string]any{
-			"traffic": o.Traffic.String(), "agents": o.Agents, "calls_per_second": o.CallsPerSecond,
-			"min_call": o.MinCall.String(), "max_call": o.MaxCall.String(), "seed": o.Seed,
-			"session_ttl": o.SessionTTL.String(), "crash_at": o.CrashAt.String(), "graceful_at": o.GracefulAt.String(),
+	t := sc.Traffic
+	d := &drill{o: o, sc: sc, be: o.Backend, hc: &http.Client{Timeout: 3 * time.Second}, log: o.Logger,
+		rep: &Report{Scenario: sc.Name, StartedAt: time.Now().UTC(), WorkDir: o.WorkDir, Settings: map[string]any{
+			"nodes": sc.Nodes, "traffic": t.Duration.String(), "agents": t.Agents, "calls_per_second": t.CallsPerSecond,
+			"min_call": t.MinCall.String(), "max_call": t.MaxCall.String(), "seed": t.Seed,
+			"session_ttl": sc.SessionTTL.String(), "pause_on_hold": *sc.PauseOnHold,
 		}}}
 	err := d.run(ctx)
-	d.shutdown()
+	d.be.Shutdown()
+	d.bg.Wait()
 	d.rep.DurationMS = time.Since(d.rep.StartedAt).Milliseconds()
 	if err != nil {
 		d.rep.Errors = append(d.rep.Errors, err.Error())
 	}
+	d.rep.Logs = d.be.Logs()
 	d.rep.Verdict = "pass"
-	if err != nil || len(d.rep.Invariants) == 0 {
+	if len(d.rep.Errors) > 0 || len(d.rep.Invariants) == 0 {
 		d.rep.Verdict = "fail"
 	}
 	for _, inv := range d.rep.Invariants {
@@ -229,9 +176,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			d.rep.Verdict = "fail"
 		}
 	}
-	if d.rep.Verdict == "pass" && !o.KeepWorkDir {
+	if d.rep.Verdict == "pass" && !o.KeepWorkDir && o.WorkDir != "" {
 		os.RemoveAll(o.WorkDir)
-		d.rep.WorkDir = ""
+		d.rep.WorkDir, d.rep.Logs = "", ""
 	}
 	if ctx.Err() != nil {
 		return d.rep, ctx.Err()
@@ -245,56 +192,67 @@ func (d *drill) progress(format string, args ...any) {
 	}
 }
 
+func (d *drill) fail(err error) {
+	d.mu.Lock()
+	d.rep.Errors = append(d.rep.Errors, err.Error())
+	d.mu.Unlock()
+}
+
 func (d *drill) run(ctx context.Context) error {
-	if err := d.startAll(ctx); err != nil {
+	sc := d.sc
+	d.progress("scenario %s: %s", sc.Name, sc.Description)
+	if err := d.be.Start(ctx); err != nil {
 		return err
 	}
-	d.progress("cluster up: etcd, simulated zoom, recorder, nodes a and b")
+	for _, n := range sc.NodeNames() {
+		if err := d.waitReady(ctx, n, 30*time.Second); err != nil {
+			return err
+		}
+	}
 	leader, _, err := d.waitLeader(ctx, "", 0, 30*time.Second)
 	if err != nil {
 		return err
 	}
-	d.progress("leader is %s; starting traffic (%d agents, %.1f calls/s, calls %s–%s) for %s",
-		leader, d.o.Agents, d.o.CallsPerSecond, d.o.MinCall, d.o.MaxCall, d.o.Traffic)
-	tcfg := traffic.Config{Seed: d.o.Seed, Agents: d.o.Agents, CallsPerSecond: d.o.CallsPerSecond,
-		MinCall: traffic.Duration(d.o.MinCall), MaxCall: traffic.Duration(d.o.MaxCall), AccountID: "acct-drill"}
-	if err := d.postJSON(ctx, d.zoomURL+"/sim/traffic/start", tcfg, nil); err != nil {
+	d.progress("cluster up: etcd, simulated zoom, recorder, %d nodes; leader is %s", sc.Nodes, leader)
+	if len(sc.Zoom) > 0 {
+		if err := d.postJSON(ctx, d.be.ZoomURL()+"/sim/settings", sc.Zoom, nil); err != nil {
+			return fmt.Errorf("zoom settings: %w", err)
+		}
+	}
+	t := sc.Traffic
+	tcfg := traffic.Config{Seed: t.Seed, Agents: t.Agents, CallsPerSecond: t.CallsPerSecond,
+		MinCall: traffic.Duration(t.MinCall), MaxCall: traffic.Duration(t.MaxCall),
+		HoldProbability: t.HoldProbability, TransferProbability: t.TransferProbability, OutboundFraction: t.OutboundFraction,
+		AccountID: "acct-drill"}
+	d.progress("traffic: %d agents, %.1f calls/s, calls %s–%s, for %s", t.Agents, t.CallsPerSecond, t.MinCall, t.MaxCall, t.Duration)
+	if err := d.postJSON(ctx, d.be.ZoomURL()+"/sim/traffic/start", tcfg, nil); err != nil {
 		return fmt.Errorf("start traffic: %w", err)
 	}
-	t0 := time.Now()
-
-	for _, f := range []struct {
-		kind string
-		sig  syscall.Signal
-		at   time.Duration
-	}{{"crash", syscall.SIGKILL, d.o.CrashAt}, {"graceful", syscall.SIGTERM, d.o.GracefulAt}} {
-		if err := sleepCtx(ctx, time.Until(t0.Add(f.at))); err != nil {
+	d.t0 = time.Now()
+	for _, a := range sc.Actions {
+		if err := sleepCtx(ctx, time.Until(d.t0.Add(a.At))); err != nil {
 			return err
 		}
-		fo, err := d.failover(ctx, f.kind, f.sig)
-		if err != nil {
-			return err
+		if err := d.act(ctx, a); err != nil {
+			return fmt.Errorf("%s %s at %s: %w", a.Do, a.Node, a.At, err)
 		}
-		d.rep.Failovers = append(d.rep.Failovers, fo)
-		d.progress("%s failover %s → %s: detected %.0f ms, takeover %.0f ms (budget %.0f ms)",
-			fo.Kind, fo.From, fo.To, fo.DetectMS, fo.TakeoverMS, fo.BudgetMS)
 	}
-	if err := sleepCtx(ctx, time.Until(t0.Add(d.o.Traffic))); err != nil {
+	if err := sleepCtx(ctx, time.Until(d.t0.Add(t.Duration))); err != nil {
 		return err
 	}
+	d.bg.Wait()
 	d.progress("traffic stops; every active call ends")
 	var truth traffic.Truth
-	if err := d.postJSON(ctx, d.zoomURL+"/sim/traffic/stop", struct{}{}, &truth); err != nil {
+	if err := d.postJSON(ctx, d.be.ZoomURL()+"/sim/traffic/stop", struct{}{}, &truth); err != nil {
 		return fmt.Errorf("stop traffic: %w", err)
 	}
-	// Wait for the ledger to settle on the truth (handoffs, retries).
-	deadline := time.Now().Add(d.o.Settle)
+	deadline := time.Now().Add(sc.Settle)
 	var ledger rcapi.Ledger
 	for {
-		if err := d.getJSON(ctx, d.recURL+"/v1/ledger", &ledger); err != nil {
+		if err := d.getJSON(ctx, d.be.RecorderURL()+"/v1/ledger", &ledger); err != nil {
 			return fmt.Errorf("read ledger: %w", err)
 		}
-		if g1, _ := verify.CompareTruth(truth, ledger); g1.Pass || time.Now().After(deadline) {
+		if g1, g2 := verify.CompareTruth(truth, ledger); g1.Pass && g2.Pass || time.Now().After(deadline) {
 			break
 		}
 		if err := sleepCtx(ctx, 250*time.Millisecond); err != nil {
@@ -305,6 +263,291 @@ func (d *drill) run(ctx context.Context) error {
 	d.verify(ctx, truth, ledger)
 	return nil
 }
+
+// resolve turns "leader"/"standby" into a node name.
+func (d *drill) resolve(ctx context.Context, n string) (string, adapter.NodeStatus, error) {
+	switch n {
+	case "leader":
+		return d.waitLeader(ctx, "", 0, d.sc.SessionTTL+15*time.Second)
+	case "standby":
+		for _, name := range d.sc.NodeNames() {
+			if s, err := d.status(ctx, name); err == nil && s.Role == adapter.RoleStandby {
+				return name, s, nil
+			}
+		}
+		return "", adapter.NodeStatus{}, fmt.Errorf("no standby")
+	}
+	s, _ := d.status(ctx, n)
+	return n, s, nil
+}
+
+func (d *drill) act(ctx context.Context, a Action) error {
+	switch a.Do {
+	case ActKill, ActStop, ActPause, ActPartition:
+		return d.fault(ctx, a)
+	case ActResume, ActHeal:
+		node, _, err := d.resolve(ctx, a.Node)
+		if err != nil {
+			return err
+		}
+		d.progress("%s %s", a.Do, node)
+		return d.be.Fault(ctx, node, a.Do)
+	case ActRestart:
+		node, _, err := d.resolve(ctx, a.Node)
+		if err != nil {
+			return err
+		}
+		if err := d.be.Restart(ctx, node); err != nil {
+			return err
+		}
+		d.progress("node %s restarted", node)
+		return d.waitReady(ctx, node, 30*time.Second)
+	case ActRestartEtcd:
+		return d.restartEtcd(ctx, a)
+	case ActZoomSettings:
+		d.progress("zoom settings %v", a.Settings)
+		return d.postJSON(ctx, d.be.ZoomURL()+"/sim/settings", a.Settings, nil)
+	case ActZoomFaults:
+		sub, err := d.subscription(ctx, a.Subscription)
+		if err != nil {
+			return err
+		}
+		d.progress("zoom faults on %s: %v", sub, a.Settings)
+		return d.postJSON(ctx, d.be.ZoomURL()+"/sim/subscriptions/"+url.PathEscape(sub)+"/faults", a.Settings, nil)
+	case ActZoomDrop:
+		sub, err := d.subscription(ctx, a.Subscription)
+		if err != nil {
+			return err
+		}
+		d.progress("zoom drops the socket of %s", sub)
+		return d.postJSON(ctx, d.be.ZoomURL()+"/sim/subscriptions/"+url.PathEscape(sub)+"/drop", struct{}{}, nil)
+	case ActRecorder:
+		d.progress("recorder faults: %v", a.Settings)
+		return d.postJSON(ctx, d.be.RecorderURL()+"/sim/faults", a.Settings, nil)
+	case ActEvents:
+		for _, ev := range a.Events {
+			raw, err := json.Marshal(ev)
+			if err != nil {
+				return err
+			}
+			body := map[string]any{"event": json.RawMessage(raw)}
+			if len(a.Subscriptions) > 0 {
+				body["subscriptions"] = a.Subscriptions
+			}
+			if err := d.postJSON(ctx, d.be.ZoomURL()+"/sim/events", body, nil); err != nil {
+				return err
+			}
+		}
+		d.progress("sent %d literal events", len(a.Events))
+		return nil
+	}
+	return fmt.Errorf("unknown action %q", a.Do)
+}
+
+// subscription resolves "leader"/"standby" to that node's subscription.
+func (d *drill) subscription(ctx context.Context, sub string) (string, error) {
+	if sub != "leader" && sub != "standby" {
+		return sub, nil
+	}
+	node, _, err := d.resolve(ctx, sub)
+	if err != nil {
+		return "", err
+	}
+	return "sub-" + node, nil
+}
+
+// fault injects kill, stop, pause or partition; when the node led, it
+// measures the failover; kill and stop restart the node unless told not to.
+func (d *drill) fault(ctx context.Context, a Action) error {
+	node, st, err := d.resolve(ctx, a.Node)
+	if err != nil {
+		return err
+	}
+	wasLeader := st.Role == adapter.RoleLeader
+	faultAt := time.Now()
+	if err := d.be.Fault(ctx, node, a.Do); err != nil {
+		return err
+	}
+	d.progress("%s %s (%s)", a.Do, node, st.Role)
+	if a.For > 0 && (a.Do == ActPause || a.Do == ActPartition) {
+		undo := map[string]string{ActPause: ActResume, ActPartition: ActHeal}[a.Do]
+		d.bg.Add(1)
+		go func() {
+			defer d.bg.Done()
+			if sleepCtx(ctx, time.Until(faultAt.Add(a.For))) != nil {
+				return
+			}
+			if err := d.be.Fault(ctx, node, undo); err != nil {
+				d.fail(fmt.Errorf("%s %s: %w", undo, node, err))
+				return
+			}
+			d.progress("%s %s after %s", undo, node, a.For)
+		}()
+	}
+	if wasLeader {
+		fo, err := d.measure(ctx, a.Do, node, st.Epoch, faultAt)
+		d.rep.Failovers = append(d.rep.Failovers, fo)
+		if err != nil {
+			return err
+		}
+		d.progress("%s failover %s → %s: detected %.0f ms, takeover %.0f ms (budget %.0f ms)",
+			fo.Kind, fo.From, fo.To, fo.DetectMS, fo.TakeoverMS, fo.BudgetMS)
+	}
+	if a.Do != ActKill && a.Do != ActStop {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	code, err := d.be.WaitExit(wctx, node)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("node %s did not exit 15s after %s", node, a.Do)
+	}
+	if wasLeader {
+		fo := &d.rep.Failovers[len(d.rep.Failovers)-1]
+		fo.ExitMS, fo.ExitCode = ms(time.Since(faultAt)), code
+		if a.Do == ActStop && code != 0 {
+			fo.Pass = false
+		}
+	}
+	if a.Restart != nil && !*a.Restart {
+		return nil
+	}
+	if err := d.be.Restart(ctx, node); err != nil {
+		return err
+	}
+	if err := d.waitReady(ctx, node, 30*time.Second); err != nil {
+		return err
+	}
+	d.progress("node %s restarted as standby", node)
+	return nil
+}
+
+// failoverKinds maps a fault to its failover kind and G4 budget.
+func (d *drill) budget(action string) (string, float64) {
+	crash := float64((d.sc.SessionTTL + time.Second).Milliseconds())
+	switch action {
+	case ActStop:
+		return "graceful", 250
+	case ActKill:
+		return "crash", crash
+	case ActPause:
+		return "pause", crash
+	case ActPartition:
+		return "partition", crash
+	}
+	return action, crash
+}
+
+// measure waits for a leader other than from with a higher epoch and times
+// the takeover at the recorder.
+func (d *drill) measure(ctx context.Context, action, from string, fromEpoch int64, faultAt time.Time) (Failover, error) {
+	kind, budget := d.budget(action)
+	fo := Failover{Kind: kind, From: from, FromEpoch: fromEpoch, FaultAt: faultAt, BudgetMS: budget}
+	to, ts, err := d.waitLeader(ctx, from, fromEpoch, d.sc.SessionTTL+15*time.Second)
+	if err != nil {
+		return fo, fmt.Errorf("%s failover from %s: %w", kind, from, err)
+	}
+	fo.To, fo.ToEpoch = to, ts.Epoch
+	fo.DetectMS = ms(ts.ElectedAt.Sub(faultAt))
+	d.takeover(ctx, &fo)
+	return fo, nil
+}
+
+// takeover reads when the recorder accepted fo.ToEpoch.
+func (d *drill) takeover(ctx context.Context, fo *Failover) {
+	var ledger rcapi.Ledger
+	if err := d.getJSON(ctx, d.be.RecorderURL()+"/v1/ledger", &ledger); err != nil {
+		d.fail(err)
+		return
+	}
+	for _, e := range ledger.Entries {
+		if e.Kind == "epoch" && e.Claim != nil && e.Claim.Epoch == fo.ToEpoch && e.Result == rcapi.ResultApplied {
+			fo.TakeoverMS = ms(e.ReceivedAt.Sub(fo.FaultAt))
+		}
+	}
+	fo.Pass = fo.TakeoverMS > 0 && fo.TakeoverMS <= fo.BudgetMS
+}
+
+// restartEtcd stops an etcd member for a.For (default 1s), starts it, and
+// measures how soon a leader drives the recorder again (budget: TTL + 5s
+// after etcd is back: the old leader's lease must expire first).
+func (d *drill) restartEtcd(ctx context.Context, a Action) error {
+	_, st, _ := d.waitLeader(ctx, "", 0, 5*time.Second)
+	member, err := d.be.StopEtcd(ctx, a.Member)
+	if err != nil {
+		return err
+	}
+	down := a.For
+	if down == 0 {
+		down = time.Second
+	}
+	d.progress("etcd member %s stopped for %s", member, down)
+	if err := sleepCtx(ctx, down); err != nil {
+		return err
+	}
+	backAt := time.Now()
+	if err := d.be.StartEtcd(ctx, member); err != nil {
+		return err
+	}
+	fo := Failover{Kind: "etcd-restart", From: st.Node, FromEpoch: st.Epoch, FaultAt: backAt,
+		BudgetMS: float64((d.sc.SessionTTL + 5*time.Second).Milliseconds())}
+	to, ts, err := d.waitLeader(ctx, "", st.Epoch, d.sc.SessionTTL+20*time.Second)
+	if err != nil {
+		d.rep.Failovers = append(d.rep.Failovers, fo)
+		return fmt.Errorf("no leader after etcd came back: %w", err)
+	}
+	fo.To, fo.ToEpoch, fo.DetectMS = to, ts.Epoch, ms(ts.ElectedAt.Sub(backAt))
+	d.takeover(ctx, &fo)
+	d.rep.Failovers = append(d.rep.Failovers, fo)
+	d.progress("etcd back; %s leads with epoch %d after %.0f ms (budget %.0f ms)", to, ts.Epoch, fo.TakeoverMS, fo.BudgetMS)
+	return nil
+}
+
+// waitReady waits until a node is leader or standby with its socket up.
+func (d *drill) waitReady(ctx context.Context, node string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if !d.be.Running(node) {
+			return fmt.Errorf("node %s exited; see %s", node, d.be.Logs())
+		}
+		if s, err := d.status(ctx, node); err == nil && s.SocketUp && (s.Role == adapter.RoleLeader || s.Role == adapter.RoleStandby) {
+			return nil
+		}
+		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("node %s not ready after %s; see %s", node, limit, d.be.Logs())
+}
+
+func (d *drill) status(ctx context.Context, node string) (adapter.NodeStatus, error) {
+	var s adapter.NodeStatus
+	err := d.getJSON(ctx, d.be.NodeURL(node)+"/status", &s)
+	return s, err
+}
+
+// waitLeader waits for a live leader other than `not` with an epoch above
+// minEpoch.
+func (d *drill) waitLeader(ctx context.Context, not string, minEpoch int64, limit time.Duration) (string, adapter.NodeStatus, error) {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		for _, name := range d.sc.NodeNames() {
+			if name == not || !d.be.Running(name) {
+				continue
+			}
+			s, err := d.status(ctx, name)
+			if err == nil && s.Role == adapter.RoleLeader && s.Epoch > minEpoch {
+				return name, s, nil
+			}
+		}
+		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+			return "", adapter.NodeStatus{}, err
+		}
+	}
+	return "", adapter.NodeStatus{}, fmt.Errorf("no leader after %s", limit)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
@@ -317,219 +560,6 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
-	}
-}
-
-func (d *drill) startAll(ctx context.Context) error {
-	dir := d.o.WorkDir
-	logDir := filepath.Join(dir, "logs")
-	if err := os.MkdirAll(logDir, 0o755); err != nil {
-		return fmt.Errorf("drill: %w", err)
-	}
-	ports := map[string]int{}
-	for _, k := range []string{"etcd", "etcd-peer", "zoom", "recorder", "a", "b"} {
-		p, err := freePort()
-		if err != nil {
-			return fmt.Errorf("drill: free port: %w", err)
-		}
-		ports[k] = p
-	}
-	secret := randomHex(24)
-	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", ports["etcd"])
-	d.etcd = newProc("etcd", d.o.Binary, logDir, nil, "etcd", "--data-dir", filepath.Join(dir, "etcd"),
-		"--listen-client-url", etcdURL, "--listen-peer-url", fmt.Sprintf("http://127.0.0.1:%d", ports["etcd-peer"]))
-	d.zoomURL = fmt.Sprintf("http://127.0.0.1:%d", ports["zoom"])
-	d.zoom = newProc("zoom", d.o.Binary, logDir, []string{"ZCC_SIM_CLIENT_SECRET=" + secret}, "sim", "zoom",
-		"--listen", fmt.Sprintf("127.0.0.1:%d", ports["zoom"]), "--account-id", "acct-drill", "--client-id", "drill-client",
-		"--subscriptions", "sub-a,sub-b")
-	d.recURL = fmt.Sprintf("http://127.0.0.1:%d", ports["recorder"])
-	d.recorder = newProc("recorder", d.o.Binary, logDir, nil, "sim", "recorder", "--listen", fmt.Sprintf("127.0.0.1:%d", ports["recorder"]))
-	for _, p := range []*proc{d.etcd, d.zoom, d.recorder} {
-		if err := p.start(); err != nil {
-			return err
-		}
-	}
-	if err := d.waitHTTP(ctx, d.zoomURL+"/healthz", d.zoom); err != nil {
-		return err
-	}
-	if err := d.waitHTTP(ctx, d.recURL+"/v1/ledger", d.recorder); err != nil {
-		return err
-	}
-	if err := d.waitHTTP(ctx, etcdURL+"/health", d.etcd); err != nil {
-		return err
-	}
-	for _, name := range []string{"a", "b"} {
-		cfgPath := filepath.Join(dir, "node-"+name+".yaml")
-		cfg := fmt.Sprintf(`node: %s
-data_dir: %s
-http_addr: 127.0.0.1:%d
-log_level: debug
-etcd:
-  endpoints: ["127.0.0.1:%d"]
-  cluster: drill
-  session_ttl: %s
-zoom:
-  token_url: %s/oauth/token
-  account_id: acct-drill
-  client_id: drill-client
-  subscription_url: ws://127.0.0.1:%d/ws?subscriptionId=sub-%s
-  heartbeat_interval: 5s
-  watchdog_timeout: 15s
-recorder:
-  url: %s
-rules:
-  pause_on_hold: true
-`, name, filepath.Join(dir, name), ports[name], ports["etcd"], d.o.SessionTTL, d.zoomURL, ports["zoom"], name, d.recURL)
-		if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-			return fmt.Errorf("drill: %w", err)
-		}
-		n := &node{name: name, http: fmt.Sprintf("http://127.0.0.1:%d", ports[name]),
-			p: newProc("node-"+name, d.o.Binary, logDir, []string{"ZCC_ZOOM_CLIENT_SECRET=" + secret}, "run", "--config", cfgPath)}
-		d.nodes[name] = n
-		if err := n.p.start(); err != nil {
-			return err
-		}
-	}
-	for _, n := range d.nodes {
-		if err := d.waitReady(ctx, n, 30*time.Second); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// waitHTTP polls url until it answers 200 or the process exits.
-func (d *drill) waitHTTP(ctx context.Context, url string, p *proc) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if !p.running() {
-			return fmt.Errorf("%s exited during start-up; see %s", p.name, p.logs)
-		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if resp, err := d.hc.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
-			return err
-		}
-	}
-	return fmt.Errorf("%s not ready after 30s; see %s", p.name, p.logs)
-}
-
-// waitReady waits until a node is leader or standby with its socket up.
-func (d *drill) waitReady(ctx context.Context, n *node, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		if !n.p.running() {
-			return fmt.Errorf("node %s exited; see %s", n.name, n.p.logs)
-		}
-		if s, err := d.status(ctx, n); err == nil && s.SocketUp && (s.Role == adapter.RoleLeader || s.Role == adapter.RoleStandby) {
-			return nil
-		}
-		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
-			return err
-		}
-	}
-	return fmt.Errorf("node %s not ready after %s; see %s", n.name, limit, n.p.logs)
-}
-
-func (d *drill) status(ctx context.Context, n *node) (adapter.NodeStatus, error) {
-	var s adapter.NodeStatus
-	err := d.getJSON(ctx, n.http+"/status", &s)
-	return s, err
-}
-
-// waitLeader waits for a live leader other than `not` with an epoch above
-// minEpoch.
-func (d *drill) waitLeader(ctx context.Context, not string, minEpoch int64, limit time.Duration) (string, adapter.NodeStatus, error) {
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		for name, n := range d.nodes {
-			if name == not || !n.p.running() {
-				continue
-			}
-			s, err := d.status(ctx, n)
-			if err == nil && s.Role == adapter.RoleLeader && s.Epoch > minEpoch {
-				return name, s, nil
-			}
-		}
-		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
-			return "", adapter.NodeStatus{}, err
-		}
-	}
-	return "", adapter.NodeStatus{}, fmt.Errorf("no leader after %s", limit)
-}
-
-func (d *drill) failover(ctx context.Context, kind string, sig syscall.Signal) (Failover, error) {
-	from, fs, err := d.waitLeader(ctx, "", 0, 10*time.Second)
-	if err != nil {
-		return Failover{}, err
-	}
-	fo := Failover{Kind: kind, From: from, FromEpoch: fs.Epoch, BudgetMS: 250}
-	if kind == "crash" {
-		fo.BudgetMS = float64((d.o.SessionTTL + time.Second).Milliseconds())
-	}
-	old := d.nodes[from]
-	fo.FaultAt = time.Now()
-	if err := old.p.signal(sig); err != nil {
-		return fo, err
-	}
-	to, ts, err := d.waitLeader(ctx, from, fs.Epoch, d.o.SessionTTL+15*time.Second)
-	if err != nil {
-		return fo, fmt.Errorf("%s failover from %s: %w", kind, from, err)
-	}
-	fo.To, fo.ToEpoch = to, ts.Epoch
-	fo.DetectMS = ms(ts.ElectedAt.Sub(fo.FaultAt))
-	select {
-	case <-old.p.exited():
-	case <-time.After(15 * time.Second):
-		return fo, fmt.Errorf("node %s did not exit 15s after %s", from, sig)
-	}
-	fo.ExitMS = ms(time.Since(fo.FaultAt))
-	fo.ExitCode = old.p.exitCode()
-	var ledger rcapi.Ledger
-	if err := d.getJSON(ctx, d.recURL+"/v1/ledger", &ledger); err != nil {
-		return fo, err
-	}
-	for _, e := range ledger.Entries {
-		if e.Kind == "epoch" && e.Claim != nil && e.Claim.Epoch == ts.Epoch && e.Result == rcapi.ResultApplied {
-			fo.TakeoverMS = ms(e.ReceivedAt.Sub(fo.FaultAt))
-		}
-	}
-	fo.Pass = fo.TakeoverMS > 0 && fo.TakeoverMS <= fo.BudgetMS
-	if kind == "graceful" && fo.ExitCode != 0 {
-		fo.Pass = false
-	}
-	// Restart the old leader as a standby.
-	if err := old.p.start(); err != nil {
-		return fo, err
-	}
-	if err := d.waitReady(ctx, old, 30*time.Second); err != nil {
-		return fo, err
-	}
-	d.progress("node %s restarted as standby", from)
-	return fo, nil
-}
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-func (d *drill) shutdown() {
-	for _, n := range d.nodes {
-		n.p.stop(10 * time.Second)
-	}
-	for _, p := range []*proc{d.zoom, d.recorder, d.etcd} {
-		if p != nil {
-			p.stop(5 * time.Second)
-		}
 	}
 }
 

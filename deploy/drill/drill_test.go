@@ -25,12 +25,15 @@ func TestShortDrill(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	var progress bytes.Buffer
+	sc := drill.DefaultScenario()
+	sc.SessionTTL = 2 * time.Second
+	sc.Traffic = drill.Traffic{Duration: 16 * time.Second, Agents: 30, CallsPerSecond: 3,
+		MinCall: time.Second, MaxCall: 6 * time.Second, Seed: 42}
+	sc.Actions[0].At, sc.Actions[1].At = 3*time.Second, 9*time.Second
+	sc.Settle = 20 * time.Second
 	rep, err := drill.Run(t.Context(), drill.Options{
-		Binary: bin, WorkDir: t.TempDir(), KeepWorkDir: true,
-		Traffic: 16 * time.Second, Agents: 30, CallsPerSecond: 3,
-		MinCall: time.Second, MaxCall: 6 * time.Second, Seed: 42,
-		SessionTTL: 2 * time.Second, CrashAt: 3 * time.Second, GracefulAt: 9 * time.Second,
-		Settle: 20 * time.Second, Progress: &progress, Logger: zerolog.New(zerolog.NewTestWriter(t)),
+		Scenario: sc, Binary: bin, WorkDir: t.TempDir(), KeepWorkDir: true,
+		Progress: &progress, Logger: zerolog.New(zerolog.NewTestWriter(t)),
 	})
 	t.Log("\n" + progress.String())
 	if rep != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -27,8 +28,20 @@ func (d *drill) verify(ctx context.Context, truth traffic.Truth, l rcapi.Ledger)
 			}
 		}
 	}
-	g4 := verify.Invariant{ID: "G4", Name: "failover time", Pass: len(d.rep.Failovers) == 2}
+	want := 0
+	for _, a := range d.sc.Actions {
+		if a.Node == "leader" && (a.Do == ActKill || a.Do == ActStop || a.Do == ActPause || a.Do == ActPartition) {
+			want++
+		}
+	}
+	if d.sc.Expect.Failovers != nil {
+		want = *d.sc.Expect.Failovers
+	}
+	g4 := verify.Invariant{ID: "G4", Name: "failover time", Pass: len(d.rep.Failovers) >= want}
 	var ev []string
+	if len(d.rep.Failovers) < want {
+		g4.Details = append(g4.Details, fmt.Sprintf("%d failovers measured, %d expected", len(d.rep.Failovers), want))
+	}
 	for _, f := range d.rep.Failovers {
 		ev = append(ev, fmt.Sprintf("%s %.0f ms ≤ %.0f ms", f.Kind, f.TakeoverMS, f.BudgetMS))
 		if !f.Pass {
@@ -36,9 +49,21 @@ func (d *drill) verify(ctx context.Context, truth traffic.Truth, l rcapi.Ledger)
 			g4.Details = append(g4.Details, fmt.Sprintf("%s failover %s→%s: takeover %.0f ms, budget %.0f ms, exit code %d", f.Kind, f.From, f.To, f.TakeoverMS, f.BudgetMS, f.ExitCode))
 		}
 	}
+	if len(ev) == 0 {
+		ev = append(ev, "no failover in this scenario")
+	}
 	g4.Evidence = strings.Join(ev, "; ")
 	g6 := verify.Order(l)
-	d.rep.Invariants = []verify.Invariant{g1, g2, g3, g4, g6}
+	var invs []verify.Invariant
+	for _, inv := range []verify.Invariant{g1, g2, g3, g4, g6} {
+		if slices.Contains(d.sc.Expect.Invariants, inv.ID) {
+			invs = append(invs, inv)
+		}
+	}
+	if len(d.sc.Expect.NoStartFor) > 0 || len(d.sc.Expect.StartFor) > 0 {
+		invs = append(invs, expectations(d.sc.Expect, l))
+	}
+	d.rep.Invariants = invs
 
 	c := &d.rep.Counts
 	c.Calls, c.Answered, c.Transfers, c.Holds = truth.Calls, truth.Answered, truth.Transfers, truth.Holds
@@ -59,12 +84,38 @@ func (d *drill) verify(ctx context.Context, truth traffic.Truth, l rcapi.Ledger)
 		}
 	}
 	c.EventsPerNode, c.HandedOffPerNode = map[string]int64{}, map[string]int64{}
-	for name, n := range d.nodes {
-		if s, err := d.status(ctx, n); err == nil {
+	for _, name := range d.sc.NodeNames() {
+		if s, err := d.status(ctx, name); err == nil {
 			c.EventsPerNode[name] = s.Received
 			c.HandedOffPerNode[name] = s.HandedOff
 		}
 	}
+}
+
+// expectations checks a scenario's extra expectations against the ledger.
+func expectations(e Expect, l rcapi.Ledger) verify.Invariant {
+	inv := verify.Invariant{ID: "X", Name: "scenario expectations"}
+	started := map[string]bool{}
+	startedEng := map[string]bool{}
+	for _, en := range l.Entries {
+		if en.Kind == "command" && en.Result == rcapi.ResultApplied && en.Command.Action == rcapi.ActionStart {
+			started[en.Command.SegmentID] = true
+			startedEng[en.Command.EngagementID] = true
+		}
+	}
+	for _, eng := range e.NoStartFor {
+		if startedEng[eng] {
+			inv.Details = append(inv.Details, fmt.Sprintf("engagement %s was started, expected no start", eng))
+		}
+	}
+	for _, seg := range e.StartFor {
+		if !started[seg] {
+			inv.Details = append(inv.Details, fmt.Sprintf("segment %s was never started", seg))
+		}
+	}
+	inv.Pass = len(inv.Details) == 0
+	inv.Evidence = fmt.Sprintf("%d no-start and %d start expectations; %d unmet", len(e.NoStartFor), len(e.StartFor), len(inv.Details))
+	return inv
 }
 
 // PrintTable writes the report as tables for people.
@@ -103,10 +154,10 @@ func PrintTable(w io.Writer, r *Report) {
 	for _, e := range r.Errors {
 		fmt.Fprintf(w, "error: %s\n", e)
 	}
-	if r.WorkDir != "" {
-		fmt.Fprintf(w, "logs and data: %s\n", r.WorkDir)
+	if r.Logs != "" {
+		fmt.Fprintf(w, "logs: %s\n", r.Logs)
 	}
-	fmt.Fprintf(w, "\nverdict: %s (%.1fs)\n", strings.ToUpper(r.Verdict), float64(r.DurationMS)/1000)
+	fmt.Fprintf(w, "\nscenario %s: verdict %s (%.1fs)\n", r.Scenario, strings.ToUpper(r.Verdict), float64(r.DurationMS)/1000)
 }
 
 func passFail(ok bool) string {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -52,6 +53,11 @@ type NodeConfig struct {
 	// MaxPending bounds the events a node holds that the log does not show
 	// yet; beyond it the oldest are dropped and counted. Default 100000.
 	MaxPending int
+	// DegradedAfter: a node whose socket has been down this long is
+	// degraded; a degraded leader hands over to a standby whose socket is
+	// up, and a degraded standby does not campaign while such a peer
+	// exists (C-05). Default 10s.
+	DegradedAfter time.Duration
 	// Version and Address are published in the membership record.
 	Version, Address string
 	Logger           zerolog.Logger
@@ -72,8 +78,13 @@ type Node struct {
 	stopped chan struct{}
 
 	// Owned by the run loop.
-	pending map[string]*pendingEvent
-	seq     uint64
+	pending  map[string]*pendingEvent
+	seq      uint64
+	health   *cluster.HealthPublisher
+	healthUp bool
+	healthAt time.Time
+
+	downSince atomic.Int64 // unix nanos the socket was first seen down; 0 while up
 
 	mu sync.Mutex
 	st NodeStatus
@@ -95,6 +106,7 @@ type NodeStatus struct {
 	LeaderSince   time.Time `json:"leader_since,omitzero"`
 	Subscription  string    `json:"subscription"`
 	SocketUp      bool      `json:"socket_up"`
+	Degraded      bool      `json:"degraded"`
 	LastEventAt   time.Time `json:"last_event_at,omitzero"`
 	Pending       int       `json:"pending"`
 	HandedOff     int64     `json:"handed_off"`
@@ -135,11 +147,14 @@ func NewNode(cfg NodeConfig, cl *cluster.Cluster, sink Sink, source Source) (*No
 	if cfg.MaxPending <= 0 {
 		cfg.MaxPending = 100000
 	}
+	if cfg.DegradedAfter <= 0 {
+		cfg.DegradedAfter = 10 * time.Second
+	}
 	n := &Node{cfg: cfg, cl: cl, mirror: cl.NewMirror(), sink: sink, source: source,
 		log:     cfg.Logger.With().Str("node", cfg.Name).Logger(),
 		inbox:   make(chan *events.Event, 65536),
 		stopped: make(chan struct{}),
-		pending: map[string]*pendingEvent{}}
+		pending: map[string]*pendingEvent{}, health: cl.NewHealthPublisher()}
 	n.st = NodeStatus{Node: cfg.Name, Role: RoleStarting}
 	return n, nil
 }
@@ -166,7 +181,53 @@ func (n *Node) Status() NodeStatus {
 		s.SocketUp = cs.Connected
 	}
 	s.MirrorApplied, s.MirrorStates = n.mirror.Counts()
+	s.Degraded = n.degraded()
 	return s
+}
+
+// checkHealth tracks the socket and publishes this node's health when it
+// changes, and every 5s. Called from the run loop.
+func (n *Node) checkHealth(ctx context.Context) {
+	if n.source == nil {
+		return
+	}
+	up := n.source.Status().Connected
+	now := time.Now()
+	if up {
+		n.downSince.Store(0)
+	} else if n.downSince.Load() == 0 {
+		n.downSince.Store(now.UnixNano())
+	}
+	if up == n.healthUp && now.Sub(n.healthAt) < 5*time.Second {
+		return
+	}
+	hctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if err := n.health.Publish(hctx, cluster.Health{SocketUp: up, At: now.UTC()}); err == nil {
+		n.healthUp, n.healthAt = up, now
+	}
+}
+
+// degraded reports whether the socket has been down for DegradedAfter.
+func (n *Node) degraded() bool {
+	since := n.downSince.Load()
+	return since != 0 && time.Since(time.Unix(0, since)) >= n.cfg.DegradedAfter
+}
+
+// healthyPeer reports whether another live node's socket is up.
+func (n *Node) healthyPeer(ctx context.Context) bool {
+	hctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	peers, err := n.cl.PeersHealth(hctx)
+	if err != nil {
+		return false
+	}
+	for name, h := range peers {
+		if name != n.cfg.Name && h.SocketUp && time.Since(h.At) < 15*time.Second {
+			return true
+		}
+	}
+	return false
 }
 
 func (n *Node) count(f func(*NodeStatus)) {
@@ -206,6 +267,9 @@ func (n *Node) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); n.source.Run(ctx) }() //nolint:errcheck // returns ctx's error
 	}
 	n.loop(ctx)
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 500*time.Millisecond)
+	n.health.Close(hctx)
+	cancel()
 	stopBG()
 	wg.Wait()
 	n.setRole(RoleStopping, 0)
@@ -244,6 +308,7 @@ func (n *Node) standby(ctx context.Context) *cluster.Term {
 			n.intake(ev)
 		case <-tick.C:
 			n.sweep(ctx)
+			n.checkHealth(ctx)
 		case t := <-won:
 			return t
 		case <-ctx.Done():
@@ -260,6 +325,14 @@ func (n *Node) campaign(ctx context.Context) *cluster.Term {
 	}
 	backoff := 100 * time.Millisecond
 	for {
+		// A node whose socket is dead leaves leadership to a healthy peer.
+		for n.degraded() && n.healthyPeer(ctx) {
+			select {
+			case <-time.After(500 * time.Millisecond):
+			case <-ctx.Done():
+				return nil
+			}
+		}
 		t, err := n.cl.Campaign(ctx, m)
 		if err == nil {
 			return t
@@ -490,6 +563,15 @@ func (n *Node) lead(ctx context.Context, term *cluster.Term) {
 			err = L.handoff(h)
 		case <-expire.C:
 			err = L.expireParked(3 * n.cfg.HandoffGrace)
+			n.checkHealth(lctx)
+			if err == nil && n.degraded() && n.healthyPeer(lctx) {
+				log.Warn().Dur("socket_down", time.Since(time.Unix(0, n.downSince.Load()))).
+					Msg("subscription socket down while a standby's is up: handing over leadership")
+				if ferr := L.flush(lctx); ferr != nil {
+					log.Warn().Err(ferr).Msg("log write before handover failed")
+				}
+				return
+			}
 		case <-prune.C:
 			L.prune()
 			continue

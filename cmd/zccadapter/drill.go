@@ -52,6 +52,9 @@ func drillCmd() *cobra.Command {
 				return err
 			}
 			o.Scenario, o.Logger, o.Progress = sc, log, cmd.ErrOrStderr()
+			if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+				o.Live = true
+			}
 			rep, err := drill.Run(cmd.Context(), o)
 			if rep != nil {
 				drill.PrintTable(cmd.OutOrStdout(), rep)
@@ -74,6 +77,7 @@ func drillCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&scenario, "scenario", "", "scenario file (YAML); default: crash then graceful failover")
 	f.StringVar(&report, "report", "", "write the JSON report to this file")
+	f.StringVar(&o.Timeline, "timeline", "", "write an HTML timeline (roles, faults, segments) to this file")
 	f.StringVar(&o.WorkDir, "work-dir", "", "directory for configs, data and logs (default: a new temporary one)")
 	f.BoolVar(&o.KeepWorkDir, "keep", false, "keep the work directory after a passing run")
 	f.DurationVar(&t.Duration, "traffic", 0, "how long calls arrive (default: the scenario's, 45s)")

@@ -52,6 +52,12 @@ type Options struct {
 	KeepWorkDir bool
 	// Progress receives human-readable progress lines (nil: none).
 	Progress io.Writer
+	// Live, when set (a terminal), also gets a live status line, redrawn
+	// every second: elapsed, roles, events, commands, failovers.
+	Live bool
+	// Timeline, when set, is the path of an HTML timeline written at the
+	// end: roles per node, faults, and every segment.
+	Timeline string
 	Logger   zerolog.Logger
 }
 
@@ -68,6 +74,10 @@ type Report struct {
 	Invariants []verify.Invariant `json:"invariants"`
 	Counts     Counts             `json:"counts"`
 	Errors     []string           `json:"errors,omitempty"`
+	// Roles are the role changes of every node, sampled every 100ms.
+	Roles []RoleSample `json:"roles,omitempty"`
+	// Markers are the injected faults and other actions, in order.
+	Markers []Marker `json:"markers,omitempty"`
 }
 
 // Failover is one injected leader fault and its measured takeover.
@@ -123,6 +133,9 @@ type drill struct {
 	t0  time.Time
 	bg  sync.WaitGroup // scheduled resumes and heals
 	mu  sync.Mutex     // guards rep.Errors from background work
+	smp *sampler
+	// ledger is the recorder's final ledger (for the timeline).
+	ledger rcapi.Ledger
 }
 
 // Run runs the scenario. It blocks until the drill has finished and
@@ -159,9 +172,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			"min_call": t.MinCall.String(), "max_call": t.MaxCall.String(), "seed": t.Seed,
 			"session_ttl": sc.SessionTTL.String(), "pause_on_hold": *sc.PauseOnHold,
 		}}}
+	d.smp = &sampler{d: d, last: map[string]string{}}
 	err := d.run(ctx)
 	d.be.Shutdown()
 	d.bg.Wait()
+	d.rep.Roles, d.rep.Markers = d.smp.changes, d.smp.markers
+	if o.Timeline != "" {
+		if terr := WriteTimeline(o.Timeline, d.rep, d.ledger); terr != nil {
+			d.rep.Errors = append(d.rep.Errors, terr.Error())
+		}
+	}
 	d.rep.DurationMS = time.Since(d.rep.StartedAt).Milliseconds()
 	if err != nil {
 		d.rep.Errors = append(d.rep.Errors, err.Error())
@@ -188,7 +208,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 func (d *drill) progress(format string, args ...any) {
 	if d.o.Progress != nil {
-		fmt.Fprintf(d.o.Progress, "%7.1fs  %s\n", time.Since(d.rep.StartedAt).Seconds(), fmt.Sprintf(format, args...))
+		clear := ""
+		if d.o.Live {
+			clear = "\r\033[K"
+		}
+		fmt.Fprintf(d.o.Progress, "%s%7.1fs  %s\n", clear, time.Since(d.rep.StartedAt).Seconds(), fmt.Sprintf(format, args...))
 	}
 }
 
@@ -214,6 +238,18 @@ func (d *drill) run(ctx context.Context) error {
 		return err
 	}
 	d.progress("cluster up: etcd, simulated zoom, recorder, %d nodes; leader is %s", sc.Nodes, leader)
+	sctx, stopSampler := context.WithCancel(ctx)
+	var sampling sync.WaitGroup
+	sampling.Add(1)
+	go func() {
+		defer sampling.Done()
+		var live io.Writer
+		if d.o.Live {
+			live = d.o.Progress
+		}
+		d.smp.run(sctx, live)
+	}()
+	defer func() { stopSampler(); sampling.Wait() }()
 	if len(sc.Zoom) > 0 {
 		if err := d.postJSON(ctx, d.be.ZoomURL()+"/sim/settings", sc.Zoom, nil); err != nil {
 			return fmt.Errorf("zoom settings: %w", err)
@@ -259,6 +295,7 @@ func (d *drill) run(ctx context.Context) error {
 			return err
 		}
 	}
+	d.ledger = ledger
 	d.progress("verifying %d segments against %d ledger entries", len(truth.Segments), len(ledger.Entries))
 	d.verify(ctx, truth, ledger)
 	return nil
@@ -290,6 +327,7 @@ func (d *drill) act(ctx context.Context, a Action) error {
 		if err != nil {
 			return err
 		}
+		d.smp.mark(a.Do + " " + node)
 		d.progress("%s %s", a.Do, node)
 		return d.be.Fault(ctx, node, a.Do)
 	case ActRestart:
@@ -312,6 +350,7 @@ func (d *drill) act(ctx context.Context, a Action) error {
 		if err != nil {
 			return err
 		}
+		d.smp.mark("zoom faults " + sub)
 		d.progress("zoom faults on %s: %v", sub, a.Settings)
 		return d.postJSON(ctx, d.be.ZoomURL()+"/sim/subscriptions/"+url.PathEscape(sub)+"/faults", a.Settings, nil)
 	case ActZoomDrop:
@@ -322,6 +361,7 @@ func (d *drill) act(ctx context.Context, a Action) error {
 		d.progress("zoom drops the socket of %s", sub)
 		return d.postJSON(ctx, d.be.ZoomURL()+"/sim/subscriptions/"+url.PathEscape(sub)+"/drop", struct{}{}, nil)
 	case ActRecorder:
+		d.smp.mark("recorder faults")
 		d.progress("recorder faults: %v", a.Settings)
 		return d.postJSON(ctx, d.be.RecorderURL()+"/sim/faults", a.Settings, nil)
 	case ActEvents:
@@ -368,6 +408,7 @@ func (d *drill) fault(ctx context.Context, a Action) error {
 	if err := d.be.Fault(ctx, node, a.Do); err != nil {
 		return err
 	}
+	d.smp.mark(a.Do + " " + node)
 	d.progress("%s %s (%s)", a.Do, node, st.Role)
 	if a.For > 0 && (a.Do == ActPause || a.Do == ActPartition) {
 		undo := map[string]string{ActPause: ActResume, ActPartition: ActHeal}[a.Do]
@@ -381,6 +422,7 @@ func (d *drill) fault(ctx context.Context, a Action) error {
 				d.fail(fmt.Errorf("%s %s: %w", undo, node, err))
 				return
 			}
+			d.smp.mark(undo + " " + node)
 			d.progress("%s %s after %s", undo, node, a.For)
 		}()
 	}
@@ -481,6 +523,7 @@ func (d *drill) restartEtcd(ctx context.Context, a Action) error {
 	if down == 0 {
 		down = time.Second
 	}
+	d.smp.mark("etcd " + member + " down")
 	d.progress("etcd member %s stopped for %s", member, down)
 	if err := sleepCtx(ctx, down); err != nil {
 		return err
@@ -489,6 +532,7 @@ func (d *drill) restartEtcd(ctx context.Context, a Action) error {
 	if err := d.be.StartEtcd(ctx, member); err != nil {
 		return err
 	}
+	d.smp.mark("etcd " + member + " back")
 	fo := Failover{Kind: "etcd-restart", From: st.Node, FromEpoch: st.Epoch, FaultAt: backAt,
 		BudgetMS: float64((d.sc.SessionTTL + 5*time.Second).Milliseconds())}
 	to, ts, err := d.waitLeader(ctx, "", st.Epoch, d.sc.SessionTTL+20*time.Second)

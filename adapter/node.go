@@ -120,6 +120,7 @@ type NodeStatus struct {
 	Commands      int64     `json:"commands_sent"`
 	Duplicates    int64     `json:"commands_duplicate"`
 	Invalid       int64     `json:"commands_invalid"`
+	AgentUpdates  int64     `json:"agent_updates_sent"`
 	Terms         int64     `json:"terms"`
 	MirrorApplied int       `json:"mirror_dedup_keys"`
 	MirrorStates  int       `json:"mirror_engagements"`
@@ -665,7 +666,26 @@ func (L *leader) reconcile() {
 			if o.State == rcapi.StatePaused {
 				seg.Resumes = o.Pauses - 1
 			}
+			L.batch.engs[eng.ID] = eng
 			adopted++
+		}
+	}
+	// A segment the log shows open that the recorder has closed: the old
+	// leader's stop reached the recorder but not the log.
+	openAt := make(map[string]bool, len(open))
+	for _, o := range open {
+		openAt[o.SegmentID] = true
+	}
+	for _, eng := range L.engs {
+		for _, seg := range eng.Segments {
+			if seg.open() && !openAt[seg.ID] {
+				seg.State = rcapi.StateStopped
+				if seg.StoppedAt.IsZero() {
+					seg.StoppedAt = seg.StartedAt
+				}
+				L.batch.engs[eng.ID] = eng
+				adopted++
+			}
 		}
 	}
 	if adopted > 0 {
@@ -804,6 +824,12 @@ func (L *leader) apply(ev *events.Event, id string, eng *Engagement, cmds []rcap
 			return err
 		}
 	}
+	if u, ok := AgentUpdate(ev); ok {
+		u.Epoch, u.Node = L.term.Epoch(), n.cfg.Name
+		if err := L.sendAgent(u); err != nil {
+			return err
+		}
+	}
 	switch outcome {
 	case Late:
 		n.count(func(s *NodeStatus) { s.Late++ })
@@ -856,43 +882,95 @@ func (L *leader) send(c rcapi.Command) error {
 	}
 }
 
-// flush writes the batch in one guarded txn.
+// sendAgent delivers one roster update under the same fencing rules as
+// commands.
+func (L *leader) sendAgent(u rcapi.AgentUpdate) error {
+	for {
+		if !L.term.Valid() {
+			return cluster.ErrFenced
+		}
+		sctx, cancel := context.WithDeadline(L.ctx, L.term.Deadline())
+		_, err := L.n.sink.SendAgent(sctx, u)
+		cancel()
+		switch {
+		case err == nil:
+			L.n.count(func(s *NodeStatus) { s.AgentUpdates++ })
+			return nil
+		case errors.Is(err, ErrStaleEpoch):
+			L.term.Lose(err)
+			return err
+		case errors.Is(err, ErrRejected), errors.Is(err, ErrInvalidTransition):
+			L.n.log.Error().Err(err).Str("agent_id", u.AgentID).Msg("recorder refused an agent update")
+			return nil
+		case errors.Is(err, context.DeadlineExceeded) && L.ctx.Err() == nil:
+			continue
+		default:
+			return err
+		}
+	}
+}
+
+// maxTxnOps stays under etcd's default limit of 128 operations per txn.
+const maxTxnOps = 120
+
+// flush writes the batch in guarded txns: the state records first, then the
+// dedup keys and handoff deletions, at most maxTxnOps per txn. A crash
+// between the two leaves state ahead of the log; replaying those events on
+// that state yields no command that was not already sent.
 func (L *leader) flush(ctx context.Context) error {
-	if L.batch.empty() {
+	if L.batch.empty() && len(L.batch.engs) == 0 {
 		return nil
 	}
 	k := L.n.cl.Keys()
-	for attempt := 0; ; attempt++ {
-		lease, err := L.term.DedupLease(ctx)
-		if err != nil {
-			return err
-		}
-		var ops []clientv3.Op
-		for _, key := range L.batch.keys {
-			ops = append(ops, clientv3.OpPut(k.Dedup(key), L.n.cfg.Name, clientv3.WithLease(lease)))
-		}
+	lease, err := L.term.DedupLease(ctx)
+	if err != nil {
+		return err
+	}
+	build := func(lease clientv3.LeaseID) [][]clientv3.Op {
+		var state, log []clientv3.Op
 		for id, e := range L.batch.engs {
 			b, _ := json.Marshal(e)
 			if e.Closed && !e.Open() {
-				ops = append(ops, clientv3.OpPut(k.State(id), string(b), clientv3.WithLease(lease)))
+				state = append(state, clientv3.OpPut(k.State(id), string(b), clientv3.WithLease(lease)))
 			} else {
-				ops = append(ops, clientv3.OpPut(k.State(id), string(b)))
+				state = append(state, clientv3.OpPut(k.State(id), string(b)))
 			}
 		}
-		for key := range L.batch.handoffs {
-			ops = append(ops, clientv3.OpDelete(k.Handoff(key)))
+		for _, key := range L.batch.keys {
+			log = append(log, clientv3.OpPut(k.Dedup(key), L.n.cfg.Name, clientv3.WithLease(lease)))
 		}
+		for key := range L.batch.handoffs {
+			log = append(log, clientv3.OpDelete(k.Handoff(key)))
+		}
+		var chunks [][]clientv3.Op
+		for _, ops := range [][]clientv3.Op{state, log} {
+			for len(ops) > 0 {
+				n := min(len(ops), maxTxnOps)
+				chunks = append(chunks, ops[:n])
+				ops = ops[n:]
+			}
+		}
+		return chunks
+	}
+	chunks, redone := build(lease), false
+	for i := 0; i < len(chunks); i++ {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		_, err = L.term.Commit(cctx, ops...)
+		_, err := L.term.Commit(cctx, chunks[i]...)
 		cancel()
-		if err != nil && cluster.IsLeaseNotFound(err) && attempt == 0 {
+		if err != nil && cluster.IsLeaseNotFound(err) && !redone {
+			redone = true
+			// The dedup lease expired under us: take a new one and redo
+			// the whole batch (puts are idempotent).
 			L.term.ForgetDedupLease()
+			if lease, err = L.term.DedupLease(ctx); err != nil {
+				return err
+			}
+			chunks, i = build(lease), -1
 			continue
 		}
 		if err != nil {
 			return err
 		}
-		break
 	}
 	for _, key := range L.batch.keys {
 		delete(L.n.pending, key)

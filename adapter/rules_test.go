@@ -263,3 +263,33 @@ func TestRulesEverySampleIsSafe(t *testing.T) {
 		}
 	}
 }
+
+func TestAgentUpdatesFromRosterEvents(t *testing.T) {
+	cases := map[string]string{
+		"contact_center.user_login":          AgentLoggedIn,
+		"contact_center.user_logout":         AgentLoggedOut,
+		"contact_center.user_status_changed": "status:Ready",
+		"user.signed_in":                     AgentSignedIn,
+		"user.signed_out":                    AgentSignedOut,
+		"user.presence_status_updated":       "presence:Available",
+	}
+	ids := map[string]bool{}
+	for name, state := range cases {
+		u, ok := AgentUpdate(sample(t, name, time.Second, nil))
+		if !ok || u.State != state || u.AgentID != "usr-Ava1Kx9" || u.ID == "" || u.At.IsZero() {
+			t.Errorf("%s: %+v, %v; want state %s for usr-Ava1Kx9", name, u, ok, state)
+		}
+		if ids[u.ID] {
+			t.Errorf("%s: id %s repeats", name, u.ID)
+		}
+		ids[u.ID] = true
+	}
+	if _, ok := AgentUpdate(sample(t, answered, 0, ava)); ok {
+		t.Error("an engagement event produced an agent update")
+	}
+	a, _ := AgentUpdate(sample(t, "contact_center.user_login", time.Second, nil))
+	b, _ := AgentUpdate(sample(t, "contact_center.user_login", time.Second, nil))
+	if a.ID != b.ID {
+		t.Error("the same login on two subscriptions gave two ids")
+	}
+}

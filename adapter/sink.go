@@ -50,6 +50,9 @@ type Sink interface {
 	// Errors: ErrStaleEpoch (*StaleEpochError), ErrInvalidTransition,
 	// ErrRejected, or ctx's error.
 	Send(ctx context.Context, cmd rcapi.Command) (string, error)
+	// SendAgent delivers an agent roster update (POST /v1/agents), with
+	// Send's retry rules and errors.
+	SendAgent(ctx context.Context, a rcapi.AgentUpdate) (string, error)
 	// ClaimEpoch announces a new leader's epoch (POST /v1/epoch); retried
 	// like Send. ErrStaleEpoch if the recorder has seen a higher one.
 	ClaimEpoch(ctx context.Context, c rcapi.EpochClaim) error
@@ -189,7 +192,7 @@ func (s *HTTPSink) Send(ctx context.Context, cmd rcapi.Command) (string, error) 
 	return s.post(ctx, "/v1/commands", cmd)
 }
 
-// SendAgent posts an agent roster update, with Send's retry rules.
+// SendAgent implements Sink.
 func (s *HTTPSink) SendAgent(ctx context.Context, a rcapi.AgentUpdate) (string, error) {
 	return s.post(ctx, "/v1/agents", a)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -29,13 +30,18 @@ func simCmd() *cobra.Command {
 func simZoomCmd() *cobra.Command {
 	var (
 		listen, subs, secretFile string
-		cfg                      zoom.Config
+		cfg                      = zoom.Config{Settings: zoom.DefaultSettings()}
 	)
 	cmd := &cobra.Command{
 		Use:   "zoom",
-		Short: "Run the simulated Zoom: /oauth/token, /ws subscriptions, /sim/* control",
+		Short: "Run the simulated Zoom: /oauth/token, /ws subscriptions, /v2 REST subset, /sim/* control",
 		Long: "Runs a stand-in for Zoom built from PROTOCOL.md. The client secret comes from\n" +
-			"ZCC_SIM_CLIENT_SECRET or --client-secret-file, never from the command line.",
+			"ZCC_SIM_CLIENT_SECRET or --client-secret-file, never from the command line; the\n" +
+			"webhook secret token (message signatures) from ZCC_SIM_SECRET_TOKEN.\n\n" +
+			"Every behaviour PROTOCOL.md marks M, L or ? is a setting: each flag below from --seed\n" +
+			"on is also a field of GET/POST /sim/settings (its JSON name has '_' for '-'), so a\n" +
+			"drill can change it while the simulator runs. Per-subscription faults can also be\n" +
+			"changed with POST /sim/subscriptions/{id}/faults.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(logLevelFlag(cmd, "info"))
@@ -55,7 +61,7 @@ func simZoomCmd() *cobra.Command {
 			}
 			cfg.SecretToken = os.Getenv("ZCC_SIM_SECRET_TOKEN")
 			cfg.Subscriptions = splitList(subs)
-			cfg.Logger = log.With().Str("component", "sim-zoom").Logger()
+			cfg.Logger = log // the simulator adds "component":"zoomsim"
 			s, err := zoom.New(cfg)
 			if err != nil {
 				return err
@@ -70,9 +76,9 @@ func simZoomCmd() *cobra.Command {
 	f.StringVar(&cfg.ClientID, "client-id", "sim-client", "client id of the OAuth app")
 	f.StringVar(&secretFile, "client-secret-file", "", "file holding the client secret")
 	f.StringVar(&subs, "subscriptions", "sub-a,sub-b", "comma-separated subscription ids")
-	f.DurationVar(&cfg.TokenTTL, "token-ttl", time.Hour, "access token lifetime")
-	f.StringVar(&cfg.SecondConnection, "second-connection", "kick", "second socket on one subscription: kick, reject or allow")
-	f.DurationVar(&cfg.HeartbeatTimeout, "heartbeat-timeout", 0, "close a socket that sent no heartbeat this long (0: never)")
+	settings := flag.NewFlagSet("settings", flag.ContinueOnError)
+	cfg.Settings.RegisterFlags(settings)
+	f.AddGoFlagSet(settings)
 	return cmd
 }
 

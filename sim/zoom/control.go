@@ -177,8 +177,10 @@ func (s *Server) handleDrop(w http.ResponseWriter, r *http.Request) {
 }
 
 // eventsRequest is the body of POST /sim/events: Event (any JSON value) is
-// sent as the content; Content, if set instead, is sent verbatim (it may be
-// malformed). Subscriptions nil or absent means all.
+// sent as the content, through content faults when it is an object, and
+// recorded for REST when it is an event envelope; Content, if set instead,
+// is sent verbatim (it may be malformed). Both go through delivery faults.
+// Subscriptions nil or absent means all.
 type eventsRequest struct {
 	Subscriptions []string        `json:"subscriptions"`
 	Event         json.RawMessage `json:"event"`
@@ -217,10 +219,15 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	n := s.PublishTo(req.Subscriptions, raw)
+	subs := req.Subscriptions
+	if subs == nil {
+		subs = s.cfg.Subscriptions
+	}
+	if req.Event != nil {
+		s.recordEnvelope(raw)
+	}
+	// An "event" goes through content faults; raw "content" is always sent
+	// verbatim.
+	n := s.publish(subs, raw, req.Event != nil)
 	writeJSON(w, http.StatusOK, map[string]int{"delivered": n})
-}
-
-func (s *Server) handleTokens(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, s.Tokens())
 }

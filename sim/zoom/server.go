@@ -1,48 +1,121 @@
 // Package zoom is a simulated Zoom for tests, drills and `zccadapter sim
-// zoom`: the Server-to-Server token endpoint, the event-subscription WebSocket
-// with Zoom's frames (PROTOCOL §1–§2), per-subscription fan-out of events, a
-// traffic model (package sim/traffic) driving those events, and control
-// endpoints to inject events and faults.
+// zoom`, built from shared/zoom/PROTOCOL.md: the OAuth token endpoint (all
+// four grants), the event-subscription WebSocket with Zoom's frames,
+// per-subscription fan-out of events with delivery faults, a REST subset, a
+// traffic model (package sim/traffic) driving the events, and control
+// endpoints to inject events and faults and to change every setting while
+// the server runs.
+//
+// Every behaviour PROTOCOL.md marks M, L or ? is a setting (Settings, embedded
+// in Config; GET/POST /sim/settings), never a fixed assumption: token mode and
+// cap, token-expiry policy for open sockets, failure wordings, the
+// build_connection success text, close codes, second-connection policy,
+// heartbeat timeout, refresh-token lifetime and reuse tolerance, the status
+// for bad client credentials and for a missing scope, query-string token
+// parameters, and per-subscription delivery (delay, jitter, reorder,
+// duplicate, drop, half-open) and content differences (event_ts skew, key
+// order, a volatile field). All randomness comes from Settings.Seed.
 //
 // # Routes
 //
-//	POST /oauth/token                     S2S token (HTTP Basic client auth, form body)
+//	POST /oauth/token                     token endpoint: grant_type account_credentials or
+//	                                      client_credentials (S2S), authorization_code, refresh_token;
+//	                                      HTTP Basic client auth, form body
 //	GET  /ws?subscriptionId=S&access_token=T   event-subscription WebSocket
+//	GET  /v2/contact_center/engagements?from=&to=&page_size=&next_page_token=
+//	                                      ended engagements whose start is in [from, to]
+//	GET  /v2/contact_center/engagements/{id}   one ended engagement; 404 while live or unknown
+//	GET  /v2/contact_center/users?page_size=&next_page_token=   the traffic model's agents
+//	GET  /sim/settings                    the current Settings, defaults applied
+//	POST /sim/settings                    a JSON object with any subset of Settings; replies the result;
+//	                                      400 naming the field if invalid (nothing changes then)
+//	GET  /sim/subscriptions               []SubscriptionStatus
+//	GET  /sim/subscriptions/{id}/faults   that subscription's Faults
+//	POST /sim/subscriptions/{id}/faults   a JSON object with any subset of Faults, merged; replies the result
+//	DELETE /sim/subscriptions/{id}/faults clear them (a half-open socket is then closed)
+//	POST /sim/subscriptions/{id}/drop     close that subscription's sockets now (no close frame)
+//	POST /sim/events                      {"subscriptions":[..]?, "event":{..}} or {"content":"raw"}
+//	POST /sim/oauth/codes                 {"redirect_uri":U} -> {"code","redirect_uri","expires_at"}:
+//	                                      a single-use authorization code, valid AuthCodeTTL
+//	GET  /sim/tokens                      TokenStats
+//	POST /sim/tokens/revoke               cancel every live access token -> {"revoked":n}
 //	POST /sim/traffic/start               body traffic.Config; 400 if invalid, 409 if running
 //	POST /sim/traffic/stop                stop generating, end every call, reply traffic.Truth;
 //	                                      409 if not running, 500 if the drain did not finish
 //	GET  /sim/truth                       current traffic.Truth; 404 before any traffic
-//	GET  /sim/subscriptions               []SubscriptionStatus
-//	POST /sim/subscriptions/{id}/drop     close that subscription's sockets now (no close frame)
-//	POST /sim/events                      {"subscriptions":[..]?, "event":{..}} or {"content":"raw"}: PublishTo
-//	GET  /sim/tokens                      TokenStats
 //	GET  /healthz                         200
+//
+// # Tokens
+//
+// Access tokens from every grant share one table and Settings.TokenMode
+// ("multi", "legacy-invalidate", "capped"). The authorization-code grant
+// takes a code from POST /sim/oauth/codes (single use, 5 minutes, bound to
+// its redirect_uri) and returns a refresh token too; completing it revokes
+// every earlier refresh token of the app (code 4741). The refresh grant
+// rotates: a new refresh token each time, the old one dead beyond
+// Settings.RefreshReuseTolerance (code 4740). Errors are
+// {"reason","error"[,"code"]}: invalid_client (Settings.InvalidClientStatus),
+// unsupported_grant_type 4705, invalid_request, invalid_grant with 4733
+// (code expired), 4734 (code unknown or used), 4709 (redirect_uri mismatch),
+// 4740, 4741. Token-endpoint faults (429, 5xx, slow) and lost refresh replies
+// (the connection is closed after the refresh was processed) are settings.
 //
 // # WebSocket behaviour
 //
 // The first frame on every socket is build_connection. A missing
 // access_token query parameter (an Authorization header is ignored) gets
-// success:false "token is empty"; an unknown or expired token "Invalid Token";
-// an unknown subscription, or a second socket under SecondConnectionReject,
-// another failure text. Each failure is followed by a close (1008). On success
-// (content "connected") the socket receives a heartbeat reply for each
-// {"module":"heartbeat"} it sends, and a message frame for each event.
+// success:false "token is empty"; an unknown, expired or cancelled token one
+// of Settings.FailureWordings (in turn); an unknown subscription, or a second
+// socket under SecondConnectionReject, another failure text. Each failure is
+// followed by a close (Settings.CloseCode, default 1008). On success
+// (content Settings.ConnectedContent) the socket receives a heartbeat reply
+// for each {"module":"heartbeat"} it sends, and a message frame for each
+// event. Under "close-at-expiry" a socket whose token expires or is cancelled
+// gets a build_connection failure frame and a close.
 //
 // Each socket has its own send queue (8192 frames) drained by its own writer;
 // a full queue closes that socket at once, without a close frame (a slow
 // consumer: counted and logged).
 // The server keeps a reader on every socket and never reads with a timeout;
-// liveness is the optional heartbeat watchdog (Config.HeartbeatTimeout, close
-// 1008 "heartbeat timeout"). A kicked socket is closed with 1008 "kicked";
-// Close closes every socket with 1001. Zoom's real close codes are unknown
-// (PROTOCOL §1): a client must not depend on these.
+// liveness is the optional heartbeat watchdog (Settings.HeartbeatTimeout). A
+// kicked socket is closed with Settings.CloseCode "kicked"; Close closes every
+// socket with 1001. Zoom's real close codes are unknown (PROTOCOL §1): a
+// client must not depend on these.
+//
+// # Delivery faults and the ground truth
+//
+// Publish returns how many subscriptions an event reached after faults: a
+// dropped copy, a copy to a half-open subscription and a copy to a
+// subscription without an open socket do not count. A delayed or held-back
+// copy counts when the subscription had an open socket at Publish time; if no
+// socket is open when it is finally sent it is lost after all, which the
+// traffic model's Truth cannot see: SubscriptionStatus.Lost counts those.
+// Frames are reproducible for a given sequence of events; with concurrent
+// traffic the interleaving of calls, and so each frame's number, depends on
+// timing.
+//
+// # REST subset
+//
+// Bearer auth: a missing, unknown, expired or cancelled token gets 401
+// {"code":124,"message":"Invalid access token."}; a token without the
+// endpoint's scope gets code 4711 (Settings.ScopeErrorStatus). Rate limits
+// per category (Settings.RateLimitQPS, RateLimitDaily) answer 429 with
+// X-RateLimit-Category, X-RateLimit-Type, X-RateLimit-Limit,
+// X-RateLimit-Remaining and, for a daily limit, Retry-After as an ISO
+// date-time. Engagements are recorded from the events Publish (and POST
+// /sim/events "event") sends: engagement_started opens one, the leg events
+// add agents, consumers and queues, engagement_ended ends it; only ended
+// engagements are served. Their JSON shape is the simulator's own: PROTOCOL.md
+// does not pin Zoom's down.
 //
 // # Not simulated
 //
-// The authorization-code and refresh-token grants, the "legacy-invalidate"
-// token mode and token caps, token revocation, closing an open socket when
-// its token expires, the REST subset, 429/5xx on the token endpoint, and
-// per-subscription delay, reorder, duplication or half-open faults.
+// An OAuth consent page (codes come from POST /sim/oauth/codes), PKCE, the
+// token revocation endpoint, TLS (ws:// and http:// only), WebSocket pings,
+// more than one account or OAuth app, the recording-control endpoint (PUT
+// .../recording/{command}) and every other REST endpoint, event
+// subscriptions over webhooks, and the exact JSON fields of Zoom's
+// engagement and user records.
 package zoom
 
 import (
@@ -62,8 +135,8 @@ import (
 var (
 	// ErrClosed is returned by StartTraffic after Close.
 	ErrClosed = errors.New("zoom: server closed")
-	// ErrUnknownSubscription is returned by Drop for an id not in
-	// Config.Subscriptions.
+	// ErrUnknownSubscription is returned by Drop, SetFaults and Faults for an
+	// id not in Config.Subscriptions.
 	ErrUnknownSubscription = errors.New("zoom: unknown subscription")
 	// ErrTrafficRunning is returned by StartTraffic while traffic runs.
 	ErrTrafficRunning = errors.New("zoom: traffic already running")
@@ -91,6 +164,7 @@ type trafficModel interface {
 	Run(ctx context.Context) error
 	Drain(ctx context.Context) error
 	Truth() traffic.Truth
+	Agents() []traffic.Agent
 }
 
 // trafficRun is a started model.
@@ -103,41 +177,48 @@ type trafficRun struct {
 // Server is a simulated Zoom. Create it with New, serve Handler, and Close it
 // when done. All methods are safe for concurrent use.
 type Server struct {
-	cfg     Config
+	cfg     Config // identity fields; the live settings are in set
 	log     zerolog.Logger
 	handler http.Handler
 
 	// Test hooks, set before the server is used.
-	now       func() time.Time
+	clock     clock
 	queueSize int
 	newModel  func(traffic.Config, traffic.Emitter, zerolog.Logger) (trafficModel, error)
 
 	ctx        context.Context // ends when sockets must close at once
 	cancel     context.CancelFunc
-	stopCtx    context.Context // ends when Close begins; stops traffic
+	stopCtx    context.Context // ends when Close begins; stops traffic, the scheduler, slow requests
 	stopCancel context.CancelFunc
-	wg         sync.WaitGroup // socket handlers and the traffic Run goroutine
+	wg         sync.WaitGroup // socket handlers, the scheduler and the traffic Run goroutine
 	closeOnce  sync.Once
 
 	trafficOp sync.Mutex // serialises StartTraffic, StopTraffic and Close's stop
+	setOp     sync.Mutex // serialises UpdateSettings and SetFaults
 
 	mu       sync.Mutex
 	closed   bool
+	set      Settings                 // current settings, defaults applied
 	subs     map[string]*subscription // keys fixed by New
-	tokens   map[string]time.Time     // access token -> expiry
-	issued   int64
-	rejected int64
 	nextConn uint64
 	run      *trafficRun  // running (or not yet drained) traffic
-	model    trafficModel // the latest model, for Truth
+	model    trafficModel // the latest model, for Truth and the users endpoint
+
+	tok   tokenState // access tokens, codes, refresh tokens
+	sched scheduler  // delayed and held-back frames
+	rest  restState  // engagement records and rate-limit windows
 }
 
-// subscription is one subscription's sockets and counters, guarded by
-// Server.mu.
+// subscription is one subscription's sockets, pending frames and counters,
+// guarded by Server.mu.
 type subscription struct {
-	id    string
-	conns []*conn // open sockets, oldest first
-	st    SubscriptionStatus
+	id       string
+	conns    []*conn // open sockets, oldest first
+	halfOpen []*conn // blackholed sockets (Faults.HalfOpen)
+	frames   uint64  // frames planned so far: the next frame's number
+	delayed  int     // frames waiting in the scheduler
+	held     []*heldFrame
+	st       SubscriptionStatus
 }
 
 // SubscriptionStatus is one subscription's state (GET /sim/subscriptions).
@@ -145,37 +226,76 @@ type SubscriptionStatus struct {
 	// ID is the subscription id.
 	ID string `json:"id"`
 	// Connected reports at least one open socket; Open counts them (more
-	// than one only under SecondConnectionAllow).
+	// than one only under SecondConnectionAllow). Half-open sockets are not
+	// counted here but in HalfOpenSockets.
 	Connected bool `json:"connected"`
 	Open      int  `json:"open"`
+	// HalfOpen reports the half-open fault; HalfOpenSockets counts the
+	// sockets it blackholes.
+	HalfOpen        bool `json:"half_open"`
+	HalfOpenSockets int  `json:"half_open_sockets"`
 	// Connections counts successful build_connections so far.
 	Connections int64 `json:"connections"`
-	// EventsSent counts events queued to the subscription (once per event,
-	// whatever the number of sockets).
+	// EventsSent counts frames queued to the subscription's sockets (once per
+	// frame, whatever the number of sockets; a duplicate counts once).
 	EventsSent int64 `json:"events_sent"`
-	// Kicked, Rejected, Dropped, SlowConsumers and HeartbeatTimeouts count
-	// sockets closed by the kick policy, refused by the reject policy, closed
-	// by the drop fault, closed for a full send queue, and closed by the
-	// heartbeat watchdog.
+	// Pending counts frames delayed or held back, not yet sent.
+	Pending int `json:"pending"`
+	// FramesDropped, Duplicated, Delayed and Reordered count frames hit by
+	// each delivery fault. Blackholed counts frames not sent because of the
+	// half-open fault. Lost counts delayed or held-back frames that found no
+	// open socket when their time came (Publish had counted them delivered).
+	FramesDropped int64 `json:"frames_dropped"`
+	Duplicated    int64 `json:"duplicated"`
+	Delayed       int64 `json:"delayed"`
+	Reordered     int64 `json:"reordered"`
+	Blackholed    int64 `json:"blackholed"`
+	Lost          int64 `json:"lost"`
+	// Ignored counts frames read from half-open sockets and ignored (a
+	// client that still sends heartbeats into the void).
+	Ignored int64 `json:"ignored"`
+	// Kicked, Rejected, Dropped, SlowConsumers, HeartbeatTimeouts and
+	// TokenCloses count sockets closed by the kick policy, refused by the
+	// reject policy, closed by the drop fault, closed for a full send queue,
+	// closed by the heartbeat watchdog, and closed because their token
+	// expired or was cancelled (close-at-expiry).
 	Kicked            int64 `json:"kicked"`
 	Rejected          int64 `json:"rejected"`
 	Dropped           int64 `json:"dropped"`
 	SlowConsumers     int64 `json:"slow_consumers"`
 	HeartbeatTimeouts int64 `json:"heartbeat_timeouts"`
+	TokenCloses       int64 `json:"token_closes"`
+	// Faults are the subscription's current faults (zero: none).
+	Faults Faults `json:"faults"`
 }
 
 // TokenStats counts the token endpoint's work (GET /sim/tokens).
 type TokenStats struct {
-	// Issued counts access tokens issued; Rejected counts requests refused
-	// for any reason; Live counts issued tokens not yet expired.
-	Issued   int64 `json:"issued"`
-	Rejected int64 `json:"rejected"`
-	Live     int   `json:"live"`
+	// Issued counts access tokens issued by any grant; Rejected counts
+	// requests refused with an OAuth error; Live counts issued tokens not
+	// yet expired or cancelled; Cancelled counts tokens cancelled by the
+	// token mode, the cap or a revoke.
+	Issued    int64 `json:"issued"`
+	Rejected  int64 `json:"rejected"`
+	Live      int   `json:"live"`
+	Cancelled int64 `json:"cancelled"`
+	// Faulted counts requests answered by a token-endpoint fault (429, 5xx)
+	// and Delayed those held by the slow fault.
+	Faulted int64 `json:"faulted"`
+	Delayed int64 `json:"delayed"`
+	// CodesIssued counts authorization codes issued, CodesExchanged those
+	// exchanged; Refreshes counts refresh-grant successes (rotations and
+	// tolerated reuses); RepliesLost counts refresh replies dropped by
+	// Settings.LoseRefreshReply.
+	CodesIssued    int64 `json:"codes_issued"`
+	CodesExchanged int64 `json:"codes_exchanged"`
+	Refreshes      int64 `json:"refreshes"`
+	RepliesLost    int64 `json:"replies_lost"`
 }
 
 // New validates cfg (errors wrap ErrInvalidConfig and name the field) and
 // returns a server with no tokens, no sockets and no traffic. It starts no
-// goroutine; sockets and traffic start with requests.
+// goroutine; sockets, the delivery scheduler and traffic start with use.
 func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -183,8 +303,9 @@ func New(cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
 	s := &Server{
 		cfg:       cfg,
+		set:       cfg.Settings,
 		log:       cfg.Logger.With().Str("component", "zoomsim").Logger(),
-		now:       time.Now,
+		clock:     realClock{},
 		queueSize: defaultQueueSize,
 		newModel: func(c traffic.Config, e traffic.Emitter, l zerolog.Logger) (trafficModel, error) {
 			m, err := traffic.New(c, e, l)
@@ -193,25 +314,39 @@ func New(cfg Config) (*Server, error) {
 			}
 			return m, nil
 		},
-		subs:   make(map[string]*subscription, len(cfg.Subscriptions)),
-		tokens: make(map[string]time.Time),
+		subs:  make(map[string]*subscription, len(cfg.Subscriptions)),
+		tok:   newTokenState(),
+		sched: scheduler{wake: make(chan struct{}, 1)},
+		rest:  newRestState(),
 	}
+	s.cfg.Settings = Settings{} // the live copy is s.set
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.stopCtx, s.stopCancel = context.WithCancel(context.Background())
 	for _, id := range cfg.Subscriptions {
-		s.subs[id] = &subscription{id: id, st: SubscriptionStatus{ID: id}}
+		sub := &subscription{id: id, st: SubscriptionStatus{ID: id}}
+		s.subs[id] = sub
 	}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /oauth/token", s.handleToken)
 	mux.HandleFunc("GET /ws", s.handleWS)
+	mux.HandleFunc("GET /v2/contact_center/engagements", s.restRoute(RateLimitHeavy, engagementScopes, s.handleListEngagements))
+	mux.HandleFunc("GET /v2/contact_center/engagements/{id}", s.restRoute(RateLimitLight, engagementScopes, s.handleGetEngagement))
+	mux.HandleFunc("GET /v2/contact_center/users", s.restRoute(RateLimitMedium, userScopes, s.handleListUsers))
+	mux.HandleFunc("GET /sim/settings", s.handleGetSettings)
+	mux.HandleFunc("POST /sim/settings", s.handlePostSettings)
+	mux.HandleFunc("GET /sim/subscriptions", s.handleSubscriptions)
+	mux.HandleFunc("GET /sim/subscriptions/{id}/faults", s.handleGetFaults)
+	mux.HandleFunc("POST /sim/subscriptions/{id}/faults", s.handlePostFaults)
+	mux.HandleFunc("DELETE /sim/subscriptions/{id}/faults", s.handleDeleteFaults)
+	mux.HandleFunc("POST /sim/subscriptions/{id}/drop", s.handleDrop)
+	mux.HandleFunc("POST /sim/events", s.handleEvents)
+	mux.HandleFunc("POST /sim/oauth/codes", s.handleIssueCode)
+	mux.HandleFunc("GET /sim/tokens", s.handleTokens)
+	mux.HandleFunc("POST /sim/tokens/revoke", s.handleRevoke)
 	mux.HandleFunc("POST /sim/traffic/start", s.handleTrafficStart)
 	mux.HandleFunc("POST /sim/traffic/stop", s.handleTrafficStop)
 	mux.HandleFunc("GET /sim/truth", s.handleTruth)
-	mux.HandleFunc("GET /sim/subscriptions", s.handleSubscriptions)
-	mux.HandleFunc("POST /sim/subscriptions/{id}/drop", s.handleDrop)
-	mux.HandleFunc("POST /sim/events", s.handleEvents)
-	mux.HandleFunc("GET /sim/tokens", s.handleTokens)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
@@ -234,39 +369,23 @@ func (s *Server) Subscriptions() []SubscriptionStatus {
 		st := sub.st
 		st.Open = len(sub.conns)
 		st.Connected = st.Open > 0
+		st.HalfOpenSockets = len(sub.halfOpen)
+		st.Pending = sub.delayed + len(sub.held)
+		st.Faults = s.set.Faults[id]
+		st.HalfOpen = st.Faults.HalfOpen
 		out = append(out, st)
 	}
 	return out
 }
 
-// TokenFetches returns the number of access tokens issued so far.
-func (s *Server) TokenFetches() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.issued
-}
-
-// Tokens returns the token endpoint's counters.
-func (s *Server) Tokens() TokenStats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	live := 0
-	for _, exp := range s.tokens {
-		if now.Before(exp) {
-			live++
-		}
-	}
-	return TokenStats{Issued: s.issued, Rejected: s.rejected, Live: live}
-}
-
 // Close stops the traffic (without waiting for calls to end naturally: Drain
-// ends them), closes every socket with 1001 "server closing", and waits for
-// every goroutine the server started, including socket handlers. Sockets
-// that do not finish the close handshake within a few seconds are closed
-// without it, so Close is bounded. After Close, Publish and PublishTo deliver
-// nothing and /ws answers 503. Close is idempotent and always returns nil.
-// It does not close the net/http server serving Handler.
+// ends them), closes every socket with 1001 "server closing" (half-open ones
+// without a close frame), drops delayed frames, and waits for every goroutine
+// the server started, including socket handlers. Sockets that do not finish
+// the close handshake within a few seconds are closed without it, so Close is
+// bounded. After Close, Publish and PublishTo deliver nothing and /ws answers
+// 503. Close is idempotent and always returns nil. It does not close the
+// net/http server serving Handler.
 func (s *Server) Close() error {
 	s.closeOnce.Do(s.close)
 	return nil
@@ -276,7 +395,7 @@ func (s *Server) close() {
 	s.mu.Lock()
 	s.closed = true
 	for _, sub := range s.subs {
-		for _, c := range append([]*conn(nil), sub.conns...) {
+		for _, c := range append(append([]*conn(nil), sub.conns...), sub.halfOpen...) {
 			s.closeConnLocked(c, closeServer)
 		}
 	}

@@ -47,6 +47,13 @@ func (m *stubModel) Drain(context.Context) error {
 	return nil
 }
 
+func (m *stubModel) Agents() []traffic.Agent {
+	return []traffic.Agent{
+		{UserID: "usr-1", DisplayName: "Ava Kim", Email: "ava@example.com", Status: "ready"},
+		{UserID: "usr-2", DisplayName: "Bo Silva", Email: "bo@example.com", Status: "busy"},
+	}
+}
+
 func (m *stubModel) Truth() traffic.Truth {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -9,17 +9,17 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/rs/zerolog"
 )
 
-// Texts of build_connection frames.
+// Texts of build_connection failure frames other than the invalid-token
+// wordings (Settings.FailureWordings).
 const (
-	contentConnected    = "connected"
 	reasonTokenEmpty    = "token is empty"
-	reasonInvalidToken  = "Invalid Token"
 	reasonUnknownSub    = "Invalid subscriptionId"
 	reasonAlreadyOpen   = "subscription already has an open connection"
 	reasonServerClosing = "server closing"
@@ -65,11 +65,14 @@ const (
 	closeHeartbeat                  // no heartbeat within HeartbeatTimeout
 	closeServer                     // Server.Close
 	closeRefused                    // build_connection failed
+	closeToken                      // its token expired or was cancelled (close-at-expiry)
+	closeHalfOpen                   // the half-open fault was cleared
 )
 
 // String returns the close reason sent in the close frame and logged.
 func (k closeKind) String() string {
-	return [...]string{"peer", "kicked", "dropped", "slow consumer", "heartbeat timeout", "server closing", "refused"}[k]
+	return [...]string{"peer", "kicked", "dropped", "slow consumer", "heartbeat timeout", "server closing",
+		"refused", "token expired", "half-open cleared"}[k]
 }
 
 // conn is one accepted socket. Its writer goroutine is the only writer; the
@@ -84,9 +87,15 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	sub  string        // subscription id once registered; set before the writer starts
-	send chan []byte   // frames to write, in order
-	beat chan struct{} // a heartbeat arrived (latest wins, capacity 1)
+	// Set under Server.mu before the writer starts, then read-only.
+	sub      string    // subscription id once registered or blackholed
+	token    string    // the access token it connected with; never logged
+	tokenExp time.Time // that token's expiry
+
+	send       chan []byte   // frames to write, in order
+	retime     chan struct{} // the heartbeat timeout changed (latest wins, capacity 1)
+	lastBeat   atomic.Int64  // unix nanoseconds (server clock) of the last heartbeat or connect
+	blackholed atomic.Bool   // half-open: write nothing, ignore reads
 
 	once   sync.Once
 	done   chan struct{} // closed when the socket must close
@@ -144,24 +153,18 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		ws:     ws,
 		log:    s.log.With().Uint64("conn", id).Str("subscription", subID).Str("remote", r.RemoteAddr).Logger(),
 		send:   make(chan []byte, s.queueSize),
-		beat:   make(chan struct{}, 1),
+		retime: make(chan struct{}, 1),
 		done:   make(chan struct{}),
 	}
 
-	reason := ""
-	switch {
-	case token == "":
-		reason = reasonTokenEmpty
-	case !s.tokenValid(token):
-		reason = reasonInvalidToken
-	default:
-		reason = s.register(c, subID)
-	}
-	if reason != "" {
+	switch reason, code, blackholed := s.register(c, subID, token); {
+	case blackholed:
+		c.log.Info().Msg("connected to a half-open subscription: sending nothing")
+	case reason != "":
 		c.log.Info().Str("reason", reason).Msg("build_connection refused")
 		c.send <- buildConnectionFrame(false, reason) // the queue is empty
-		c.shutdown(websocket.StatusPolicyViolation, reason, true, false)
-	} else {
+		c.shutdown(code, reason, true, false)
+	default:
 		c.log.Info().Msg("connected")
 	}
 
@@ -178,36 +181,60 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	c.log.Debug().Msg("socket closed")
 }
 
-// register adds c to subscription subID under the second-connection policy
-// and queues the build_connection success frame, or returns why it cannot.
-func (s *Server) register(c *conn, subID string) string {
+// register checks c's token and adds c to subscription subID under the
+// second-connection policy, queueing the build_connection success frame. It
+// returns why it cannot (and the close code), or blackholed when the
+// subscription is half-open: then c is kept, silent, until the fault clears.
+func (s *Server) register(c *conn, subID, token string) (reason string, code websocket.StatusCode, blackholed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	code = websocket.StatusCode(s.set.CloseCode)
 	sub := s.subs[subID]
+	if s.closed {
+		return reasonServerClosing, websocket.StatusGoingAway, false
+	}
+	if sub != nil && s.set.Faults[subID].HalfOpen {
+		c.sub = subID
+		c.blackholed.Store(true)
+		sub.halfOpen = append(sub.halfOpen, c)
+		return "", code, true
+	}
+	if token == "" {
+		return reasonTokenEmpty, code, false
+	}
+	at := s.accessLocked(token)
 	switch {
-	case s.closed:
-		return reasonServerClosing
+	case at == nil:
+		return s.failureWordingLocked(), code, false
 	case sub == nil:
-		return reasonUnknownSub
-	case len(sub.conns) > 0 && s.cfg.SecondConnection == SecondConnectionReject:
+		return reasonUnknownSub, code, false
+	case len(sub.conns) > 0 && s.set.SecondConnection == SecondConnectionReject:
 		sub.st.Rejected++
-		return reasonAlreadyOpen
-	case len(sub.conns) > 0 && s.cfg.SecondConnection == SecondConnectionKick:
+		return reasonAlreadyOpen, code, false
+	case len(sub.conns) > 0 && s.set.SecondConnection == SecondConnectionKick:
 		for _, old := range slices.Clone(sub.conns) {
 			s.closeConnLocked(old, closeKicked)
 		}
 	}
-	c.sub = subID
+	c.sub, c.token, c.tokenExp = subID, token, at.expires
+	c.lastBeat.Store(s.clock.Now().UnixNano())
 	sub.conns = append(sub.conns, c)
 	sub.st.Connections++
-	c.send <- buildConnectionFrame(true, contentConnected) // first frame; the queue is empty
-	return ""
+	c.send <- buildConnectionFrame(true, s.set.ConnectedContent) // first frame; the queue is empty
+	return "", code, false
+}
+
+// registered reports whether c is an open, non-blackholed socket of its
+// subscription. Called with Server.mu held.
+func (s *Server) registeredLocked(c *conn) bool {
+	sub := s.subs[c.sub]
+	return sub != nil && slices.Contains(sub.conns, c)
 }
 
 // closeConnLocked removes c from its subscription (counting why) and asks its
 // writer to close it. Idempotent; never blocks.
 func (s *Server) closeConnLocked(c *conn, why closeKind) {
-	if sub := s.subs[c.sub]; sub != nil && c.sub != "" {
+	if sub := s.subs[c.sub]; sub != nil {
 		if i := slices.Index(sub.conns, c); i >= 0 {
 			sub.conns = slices.Delete(sub.conns, i, i+1)
 			switch why {
@@ -219,10 +246,18 @@ func (s *Server) closeConnLocked(c *conn, why closeKind) {
 				sub.st.SlowConsumers++
 			case closeHeartbeat:
 				sub.st.HeartbeatTimeouts++
+			case closeToken:
+				sub.st.TokenCloses++
+			}
+		}
+		if i := slices.Index(sub.halfOpen, c); i >= 0 {
+			sub.halfOpen = slices.Delete(sub.halfOpen, i, i+1)
+			if why == closeDropped {
+				sub.st.Dropped++
 			}
 		}
 	}
-	code := websocket.StatusPolicyViolation
+	code := websocket.StatusCode(s.set.CloseCode)
 	switch why {
 	case closeServer:
 		code = websocket.StatusGoingAway
@@ -230,15 +265,30 @@ func (s *Server) closeConnLocked(c *conn, why closeKind) {
 		code = websocket.StatusNormalClosure
 	}
 	// A dropped socket fails like a lost connection; a slow consumer cannot
-	// take a close frame behind its full pipe: both close without handshake.
-	abrupt := why == closeDropped || why == closeSlow
-	if c.shutdown(code, why.String(), false, abrupt) && why != closePeer && why != closeRefused {
+	// take a close frame behind its full pipe; a blackholed one sends
+	// nothing: all close without handshake.
+	abrupt := why == closeDropped || why == closeSlow || why == closeHalfOpen || c.blackholed.Load()
+	flush := why == closeToken // the failure frame goes out first
+	if c.shutdown(code, why.String(), flush, abrupt) && why != closePeer && why != closeRefused {
 		c.log.Info().Str("reason", why.String()).Msg("closing socket")
 	}
 }
 
-// enqueue queues a frame for c without blocking; a full queue closes c as a
-// slow consumer. It reports whether the frame was queued.
+// tokenCloseLocked sends c a build_connection failure frame and closes it:
+// its token expired or was cancelled under close-at-expiry.
+func (s *Server) tokenCloseLocked(c *conn) {
+	if !s.registeredLocked(c) {
+		return
+	}
+	select {
+	case c.send <- buildConnectionFrame(false, s.failureWordingLocked()):
+	default: // a full queue: close without the frame
+	}
+	s.closeConnLocked(c, closeToken)
+}
+
+// enqueueLocked queues a frame for c without blocking; a full queue closes c
+// as a slow consumer. It reports whether the frame was queued.
 func (s *Server) enqueueLocked(c *conn, b []byte) bool {
 	select {
 	case c.send <- b:
@@ -250,7 +300,8 @@ func (s *Server) enqueueLocked(c *conn, b []byte) bool {
 }
 
 // readLoop reads until the socket fails or closes. It answers heartbeats and
-// ignores every other frame. It reads with c.ctx, never with a timeout.
+// ignores every other frame; a blackholed socket ignores everything. It
+// reads with c.ctx, never with a timeout.
 func (s *Server) readLoop(c *conn) {
 	for {
 		typ, data, err := c.ws.Read(c.ctx)
@@ -262,8 +313,13 @@ func (s *Server) readLoop(c *conn) {
 			}
 			return
 		}
-		if c.sub == "" {
-			continue // refused socket: only waiting for the close handshake
+		if c.blackholed.Load() {
+			s.mu.Lock()
+			if sub := s.subs[c.sub]; sub != nil {
+				sub.st.Ignored++
+			}
+			s.mu.Unlock()
+			continue
 		}
 		var f struct {
 			Module string `json:"module"`
@@ -272,25 +328,42 @@ func (s *Server) readLoop(c *conn) {
 			c.log.Debug().Int("bytes", len(data)).Msg("ignored client frame")
 			continue
 		}
-		select {
-		case c.beat <- struct{}{}:
-		default:
-		}
 		s.mu.Lock()
-		s.enqueueLocked(c, heartbeatReply)
+		if s.registeredLocked(c) && !c.blackholed.Load() {
+			c.lastBeat.Store(s.clock.Now().UnixNano())
+			s.enqueueLocked(c, heartbeatReply)
+		}
 		s.mu.Unlock()
 	}
 }
 
 // writeLoop writes c's queued frames until c is shut down, then closes the
-// socket. It also owns the heartbeat watchdog timer, reset by each heartbeat.
+// socket. It also owns c's timers: the heartbeat watchdog (deadline: last
+// heartbeat + Settings.HeartbeatTimeout, re-read on each firing and on
+// retime) and the token-expiry check (Settings.TokenExpiry is read when the
+// token expires).
 func (s *Server) writeLoop(c *conn) {
-	var expired <-chan time.Time
-	var timer *time.Timer
-	if s.cfg.HeartbeatTimeout > 0 && c.sub != "" {
-		timer = time.NewTimer(s.cfg.HeartbeatTimeout)
-		defer timer.Stop()
-		expired = timer.C
+	var hb, exp timer
+	defer func() { stopTimer(hb); stopTimer(exp) }()
+	var hbC, expC <-chan time.Time
+	s.mu.Lock()
+	live := s.registeredLocked(c)
+	s.mu.Unlock()
+	armHeartbeat := func() {
+		stopTimer(hb)
+		hb, hbC = nil, nil
+		s.mu.Lock()
+		timeout := time.Duration(s.set.HeartbeatTimeout)
+		s.mu.Unlock()
+		if timeout > 0 && live {
+			hb = s.clock.TimerAt(time.Unix(0, c.lastBeat.Load()).Add(timeout))
+			hbC = hb.C()
+		}
+	}
+	if live {
+		armHeartbeat()
+		exp = s.clock.TimerAt(c.tokenExp)
+		expC = exp.C()
 	}
 	for {
 		select {
@@ -298,6 +371,14 @@ func (s *Server) writeLoop(c *conn) {
 			s.closeSocket(c)
 			return
 		case b := <-c.send:
+			if c.blackholed.Load() {
+				s.mu.Lock()
+				if sub := s.subs[c.sub]; sub != nil {
+					sub.st.Blackholed++
+				}
+				s.mu.Unlock()
+				continue
+			}
 			if err := s.write(c, b); err != nil {
 				c.log.Debug().Err(err).Msg("write failed")
 				s.mu.Lock()
@@ -306,19 +387,32 @@ func (s *Server) writeLoop(c *conn) {
 				_ = c.ws.CloseNow() // already closed by the failed write
 				return
 			}
-		case <-c.beat:
-			if timer != nil {
-				timer.Reset(s.cfg.HeartbeatTimeout)
-			}
-		case <-expired:
-			select {
-			case <-c.beat: // a heartbeat arrived as the timer fired: it counts
-				timer.Reset(s.cfg.HeartbeatTimeout)
-				continue
-			default:
-			}
+		case <-c.retime:
+			armHeartbeat()
+		case <-hbC:
 			s.mu.Lock()
-			s.closeConnLocked(c, closeHeartbeat)
+			timeout := time.Duration(s.set.HeartbeatTimeout)
+			deadline := time.Unix(0, c.lastBeat.Load()).Add(timeout)
+			rearm := false
+			switch {
+			case timeout == 0 || c.blackholed.Load():
+				// no watchdog now; a retime re-arms it
+			case s.clock.Now().Before(deadline):
+				rearm = true // a heartbeat came meanwhile
+			default:
+				s.closeConnLocked(c, closeHeartbeat)
+			}
+			s.mu.Unlock()
+			hbC = nil
+			if rearm {
+				armHeartbeat()
+			}
+		case <-expC:
+			expC = nil
+			s.mu.Lock()
+			if s.set.TokenExpiry == TokenExpiryCloseAtExpiry && !c.blackholed.Load() {
+				s.tokenCloseLocked(c)
+			}
 			s.mu.Unlock()
 		}
 	}
@@ -348,17 +442,19 @@ func (s *Server) closeSocket(c *conn) {
 	}
 }
 
-// write writes one text frame, bounded by writeTimeout and c.ctx. On error the websocket library has closed the socket.
+// write writes one text frame, bounded by writeTimeout and c.ctx. On error
+// the websocket library has closed the socket.
 func (s *Server) write(c *conn, b []byte) error {
 	ctx, cancel := context.WithTimeout(c.ctx, writeTimeout)
 	defer cancel()
 	return c.ws.Write(ctx, websocket.MessageText, b)
 }
 
-// Drop closes every open socket of subscription id at once, without a close
-// handshake (a fault: the client sees the connection fail), and returns how
-// many it closed. It returns ErrUnknownSubscription for an id not in
-// Config.Subscriptions. It does not wait for the sockets' handlers to end.
+// Drop closes every open socket of subscription id at once, half-open ones
+// included, without a close handshake (a fault: the client sees the
+// connection fail), and returns how many it closed. It returns
+// ErrUnknownSubscription for an id not in Config.Subscriptions. It does not
+// wait for the sockets' handlers to end.
 func (s *Server) Drop(id string) (int, error) {
 	s.mu.Lock()
 	sub := s.subs[id]
@@ -366,7 +462,7 @@ func (s *Server) Drop(id string) (int, error) {
 		s.mu.Unlock()
 		return 0, fmt.Errorf("%w: %q", ErrUnknownSubscription, id)
 	}
-	conns := slices.Clone(sub.conns)
+	conns := append(slices.Clone(sub.conns), sub.halfOpen...)
 	for _, c := range conns {
 		s.closeConnLocked(c, closeDropped)
 	}
@@ -375,4 +471,23 @@ func (s *Server) Drop(id string) (int, error) {
 		_ = c.ws.CloseNow() // now, even if its writer is mid-write
 	}
 	return len(conns), nil
+}
+
+// setHalfOpenLocked switches subscription sub's half-open fault: on, its open
+// sockets become blackholed; off, the blackholed sockets are closed abruptly.
+func (s *Server) setHalfOpenLocked(sub *subscription, on bool) {
+	if on {
+		for _, c := range sub.conns {
+			c.blackholed.Store(true)
+		}
+		sub.halfOpen = append(sub.halfOpen, sub.conns...)
+		sub.conns = nil
+		s.log.Info().Str("subscription", sub.id).Int("sockets", len(sub.halfOpen)).Msg("subscription half-open")
+		return
+	}
+	n := len(sub.halfOpen)
+	for _, c := range slices.Clone(sub.halfOpen) {
+		s.closeConnLocked(c, closeHalfOpen)
+	}
+	s.log.Info().Str("subscription", sub.id).Int("closed", n).Msg("half-open cleared")
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -277,10 +278,39 @@ func TestNewValidates(t *testing.T) {
 		{"Subscriptions", func(c *Config) { c.Subscriptions = nil }},
 		{"Subscriptions[1]", func(c *Config) { c.Subscriptions = []string{"x", ""} }},
 		{"Subscriptions[1]", func(c *Config) { c.Subscriptions = []string{"x", "x"} }},
-		{"TokenTTL", func(c *Config) { c.TokenTTL = -time.Second }},
-		{"TokenTTL", func(c *Config) { c.TokenTTL = time.Millisecond }},
-		{"HeartbeatTimeout", func(c *Config) { c.HeartbeatTimeout = -1 }},
-		{"SecondConnection", func(c *Config) { c.SecondConnection = "share" }},
+		{"TokenTTL (token_ttl)", func(c *Config) { c.TokenTTL = Duration(-time.Second) }},
+		{"TokenTTL (token_ttl)", func(c *Config) { c.TokenTTL = Duration(time.Millisecond) }},
+		{"HeartbeatTimeout (heartbeat_timeout)", func(c *Config) { c.HeartbeatTimeout = -1 }},
+		{"SecondConnection (second_connection)", func(c *Config) { c.SecondConnection = "share" }},
+		{"TokenMode (token_mode)", func(c *Config) { c.TokenMode = "single" }},
+		{"TokenCap (token_cap)", func(c *Config) { c.TokenCap = -1 }},
+		{"TokenExpiry (token_expiry)", func(c *Config) { c.TokenExpiry = "never" }},
+		{"FailureWordings[1] (failure_wordings[1])", func(c *Config) { c.FailureWordings = []string{"x", ""} }},
+		{"Scopes[0] (scopes[0])", func(c *Config) { c.Scopes = []string{""} }},
+		{"InvalidClientStatus (invalid_client_status)", func(c *Config) { c.InvalidClientStatus = 500 }},
+		{"TokenFault (token_fault)", func(c *Config) { c.TokenFault = "418" }},
+		{"TokenFault (token_fault)", func(c *Config) { c.TokenFaultNext = 2 }},
+		{"TokenFaultNext (token_fault_next)", func(c *Config) { c.TokenFault, c.TokenFaultNext = TokenFault429, -1 }},
+		{"TokenFaultProbability (token_fault_probability)", func(c *Config) { c.TokenFault, c.TokenFaultProbability = TokenFault429, 1.5 }},
+		{"TokenFaultStatus (token_fault_status)", func(c *Config) { c.TokenFaultStatus = 429 }},
+		{"TokenRetryAfter (token_retry_after)", func(c *Config) { c.TokenRetryAfter = -1 }},
+		{"TokenDelay (token_delay)", func(c *Config) { c.TokenDelay = -1 }},
+		{"RefreshTokenTTL (refresh_token_ttl)", func(c *Config) { c.RefreshTokenTTL = Duration(time.Millisecond) }},
+		{"RefreshReuseTolerance (refresh_reuse_tolerance)", func(c *Config) { c.RefreshReuseTolerance = -1 }},
+		{"LoseRefreshReply (lose_refresh_reply)", func(c *Config) { c.LoseRefreshReply = -1 }},
+		{"CloseCode (close_code)", func(c *Config) { c.CloseCode = 1006 }},
+		{"CloseCode (close_code)", func(c *Config) { c.CloseCode = 2000 }},
+		{"ScopeErrorStatus (scope_error_status)", func(c *Config) { c.ScopeErrorStatus = 200 }},
+		{"RateLimitQPS[huge] (rate_limit_qps.huge)", func(c *Config) { c.RateLimitQPS = map[string]int{"huge": 1} }},
+		{"RateLimitDaily[heavy] (rate_limit_daily.heavy)", func(c *Config) { c.RateLimitDaily = map[string]int{"heavy": -1} }},
+		{"Faults[y] (faults.y)", func(c *Config) { c.Faults = map[string]Faults{"y": {Drop: 1}} }},
+		{"Faults[x].Drop (faults.x.drop)", func(c *Config) { c.Faults = map[string]Faults{"x": {Drop: 2}} }},
+		{"Faults[x].Reorder (faults.x.reorder)", func(c *Config) { c.Faults = map[string]Faults{"x": {Reorder: -0.1}} }},
+		{"Faults[x].Duplicate (faults.x.duplicate)", func(c *Config) { c.Faults = map[string]Faults{"x": {Duplicate: 1.1}} }},
+		{"Faults[x].Delay (faults.x.delay)", func(c *Config) { c.Faults = map[string]Faults{"x": {Delay: -1}} }},
+		{"Faults[x].Jitter (faults.x.jitter)", func(c *Config) { c.Faults = map[string]Faults{"x": {Jitter: -1}} }},
+		{"Faults[x].ReorderWindow (faults.x.reorder_window)", func(c *Config) { c.Faults = map[string]Faults{"x": {ReorderWindow: -1}} }},
+		{"Faults[x].ReorderMaxHold (faults.x.reorder_max_hold)", func(c *Config) { c.Faults = map[string]Faults{"x": {ReorderMaxHold: -1}} }},
 	}
 	for _, tt := range tests {
 		c := valid
@@ -294,8 +324,14 @@ func TestNewValidates(t *testing.T) {
 	if err != nil {
 		t.Fatalf("valid config: %v", err)
 	}
-	if s.cfg.TokenTTL != DefaultTokenTTL || s.cfg.SecondConnection != SecondConnectionKick {
-		t.Errorf("defaults: TokenTTL %v, SecondConnection %q", s.cfg.TokenTTL, s.cfg.SecondConnection)
+	got := s.Settings()
+	want := Settings{TokenMode: "multi", TokenCap: 2, TokenTTL: Duration(time.Hour), TokenExpiry: "connect-only",
+		FailureWordings: []string{"Invalid Token", "Token is invalid"}, Scopes: defaultScopes, InvalidClientStatus: 401,
+		TokenFaultStatus: 503, TokenRetryAfter: Duration(time.Second), TokenDelay: Duration(5 * time.Second),
+		RefreshTokenTTL: Duration(90 * 24 * time.Hour), ConnectedContent: "connected", CloseCode: 1008,
+		SecondConnection: "kick", ScopeErrorStatus: 400}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("defaults:\n got %+v\nwant %+v", got, want)
 	}
 	_ = s.Close()
 }
@@ -401,11 +437,8 @@ func TestBuildConnection(t *testing.T) {
 }
 
 func TestBuildConnectionFailures(t *testing.T) {
-	now := time.Now()
-	var mu sync.Mutex
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	e := newEnv(t, func(c *Config) { c.TokenTTL = time.Minute }, func(s *Server) { s.now = clock })
+	clock := newFakeClock()
+	e := newEnv(t, func(c *Config) { c.TokenTTL = Duration(time.Minute) }, clock.use)
 	tok := e.token()
 
 	t.Run("token in header only", func(t *testing.T) {
@@ -413,7 +446,7 @@ func TestBuildConnectionFailures(t *testing.T) {
 		expectFailure(t, c, "token is empty")
 	})
 	t.Run("unknown token", func(t *testing.T) {
-		expectFailure(t, e.dial("sub-a", "not-a-token", nil), "Invalid Token")
+		expectFailure(t, e.dial("sub-a", "not-a-token", nil), "Invalid Token") // the first wording
 	})
 	t.Run("unknown subscription", func(t *testing.T) {
 		expectFailure(t, e.dial("sub-zzz", tok, nil), reasonUnknownSub)
@@ -422,8 +455,8 @@ func TestBuildConnectionFailures(t *testing.T) {
 		expectFailure(t, e.dial("", tok, nil), reasonUnknownSub)
 	})
 	t.Run("expired token", func(t *testing.T) {
-		advance(time.Minute)
-		expectFailure(t, e.dial("sub-a", tok, nil), "Invalid Token")
+		clock.Advance(time.Minute)
+		expectFailure(t, e.dial("sub-a", tok, nil), "Token is invalid") // the second wording
 		fresh := e.token()
 		c := e.dial("sub-a", fresh, nil)
 		if f := readFrame(t, c); f.Success == nil || !*f.Success {
@@ -667,38 +700,46 @@ func TestDrop(t *testing.T) {
 }
 
 func TestHeartbeatTimeout(t *testing.T) {
+	const timeout = 10 * time.Second
 	t.Run("silent client is closed", func(t *testing.T) {
-		const timeout = 300 * time.Millisecond
-		e := newEnv(t, func(c *Config) { c.HeartbeatTimeout = timeout })
+		clock := newFakeClock()
+		e := newEnv(t, func(c *Config) { c.HeartbeatTimeout = Duration(timeout) }, clock.use)
 		c := e.connect("sub-a")
-		start := time.Now()
+		clock.waitTimerAt(t, "the watchdog", clock.Now().Add(timeout))
+		clock.Advance(timeout - time.Millisecond)
+		heartbeat(t, c) // still open just before the deadline: the heartbeat restarts it
+		clock.Advance(timeout)
 		err := expectClosed(t, c)
 		if st := websocket.CloseStatus(err); st != websocket.StatusPolicyViolation {
 			t.Errorf("close: %v, want 1008", err)
-		}
-		if d := time.Since(start); d < timeout/2 {
-			t.Errorf("closed after %v, before the %v timeout", d, timeout)
 		}
 		if st := e.status("sub-a"); st.HeartbeatTimeouts != 1 {
 			t.Errorf("heartbeat_timeouts = %d, want 1", st.HeartbeatTimeouts)
 		}
 	})
 	t.Run("heartbeats keep it open", func(t *testing.T) {
-		// Heartbeats every timeout/10 for 2 timeouts: each resets the
-		// watchdog. The wide margin absorbs scheduling stalls under -race.
-		const timeout = time.Second
-		e := newEnv(t, func(c *Config) { c.HeartbeatTimeout = timeout })
+		clock := newFakeClock()
+		e := newEnv(t, func(c *Config) { c.HeartbeatTimeout = Duration(timeout) }, clock.use)
 		c := e.connect("sub-b")
-		for range 20 {
-			send(t, c, `{"module":"heartbeat"}`)
-			if f := readFrame(t, c); f.Module != "heartbeat" {
-				t.Fatalf("got %+v, want a heartbeat reply", f)
-			}
-			time.Sleep(timeout / 10)
+		for range 5 {
+			clock.Advance(timeout - time.Second)
+			heartbeat(t, c) // a watchdog that ignored heartbeats would have closed it by now
 		}
 		if st := e.status("sub-b"); !st.Connected || st.HeartbeatTimeouts != 0 {
 			t.Errorf("status = %+v, want connected without timeouts", st)
 		}
+	})
+	t.Run("changed while running", func(t *testing.T) {
+		clock := newFakeClock()
+		e := newEnv(t, nil, clock.use)
+		c := e.connect("sub-a")
+		clock.Advance(time.Hour)
+		heartbeat(t, c) // no timeout by default
+		e.settings(`{"heartbeat_timeout":"10s"}`)
+		clock.waitTimerAt(t, "the re-armed watchdog", clock.Now().Add(timeout))
+		clock.Advance(timeout)
+		expectClosed(t, c)
+		waitFor(t, "the timeout to be counted", func() bool { return e.status("sub-a").HeartbeatTimeouts == 1 })
 	})
 }
 
@@ -780,7 +821,11 @@ func TestRoutes(t *testing.T) {
 
 func TestSecretsNotLogged(t *testing.T) {
 	const secretToken = "whsec-never-logged"
-	e := newEnv(t, func(c *Config) { c.SecretToken = secretToken; c.HeartbeatTimeout = time.Minute })
+	e := newEnv(t, func(c *Config) {
+		c.SecretToken = secretToken
+		c.HeartbeatTimeout = Duration(time.Minute)
+		c.TokenExpiry = TokenExpiryCloseAtExpiry
+	})
 	tok := e.token()
 	e.tokenRequest(testClient, "wrong-secret-attempt", url.Values{"grant_type": {"account_credentials"}})
 	c := e.dial("sub-a", tok, nil)
@@ -788,15 +833,38 @@ func TestSecretsNotLogged(t *testing.T) {
 	send(t, c, `{"module":"heartbeat"}`)
 	readFrame(t, c)
 	expectFailure(t, e.dial("sub-zzz", tok, nil), reasonUnknownSub)
+	expectFailure(t, e.dial("sub-a", "bogus-token-in-url", nil), "Invalid Token")
 	e.s.Publish("e", time.Now(), nil)
 	readFrame(t, c)
-	if _, err := e.s.Drop("sub-a"); err != nil {
-		t.Fatal(err)
+	e.do(http.MethodGet, "/v2/contact_center/users", nil, bearer(tok))
+	e.do(http.MethodGet, "/v2/contact_center/users", nil, bearer("bogus-bearer"))
+
+	// Authorization code, refresh (one reply lost), revocation.
+	code := e.issueCode(redirect)
+	e.exchange(code, "https://other.example/cb")
+	_, body := e.exchange(code, redirect)
+	rt, _ := body["refresh_token"].(string)
+	at, _ := body["access_token"].(string)
+	_, body = e.refresh(rt)
+	rt2, _ := body["refresh_token"].(string)
+	e.refresh(rt)
+	e.settings(`{"lose_refresh_reply":1}`)
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, e.srv.URL+"/oauth/token",
+		strings.NewReader(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt2}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(testClient, testSecret)
+	if resp, err := e.srv.Client().Do(req); err == nil {
+		resp.Body.Close()
 	}
-	expectClosed(t, c)
-	waitFor(t, "socket handler to finish", func() bool { return strings.Contains(e.logs.String(), "socket closed") })
+	e.s.RevokeTokens()
+	expectFailure(t, c, "Token is invalid")
+	waitFor(t, "socket handlers to finish", func() bool { return strings.Count(e.logs.String(), "socket closed") == 3 })
 	logs := e.logs.String()
-	for _, secret := range []string{testSecret, "wrong-secret-attempt", tok, secretToken, "access_token"} {
+	if rt == "" || rt2 == "" || at == "" {
+		t.Fatal("grants failed")
+	}
+	for _, secret := range []string{testSecret, "wrong-secret-attempt", tok, secretToken, "access_token",
+		"bogus-token-in-url", "bogus-bearer", code, rt, rt2, at} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("logs contain %q", secret)
 		}

@@ -1,8 +1,12 @@
 package adapter
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net/http"
+	"os"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -20,26 +24,67 @@ type Parts struct {
 	Sink   *HTTPSink
 }
 
+// TokenFetcher returns the Fetcher of zoom.grant_type: the Server-to-Server
+// grant (account_credentials, the default, or client_credentials) or the
+// refresh-token grant (an auth.Refresher; the refresh token comes from the
+// cluster store). httpClient (may be nil) is used for token requests. It
+// does no I/O; errors name the config key at fault.
+func TokenFetcher(z config.Zoom, httpClient *http.Client) (auth.Fetcher, error) {
+	var (
+		f   auth.Fetcher
+		err error
+	)
+	switch z.GrantType {
+	case auth.GrantRefreshToken:
+		f, err = auth.NewRefresh(auth.ClientConfig{TokenURL: z.TokenURL, ClientID: z.ClientID,
+			ClientSecret: z.ClientSecret, HTTPClient: httpClient})
+	case "", auth.GrantAccountCredentials, auth.GrantClientCredentials:
+		f, err = auth.NewS2S(auth.S2SConfig{TokenURL: z.TokenURL, ClientID: z.ClientID,
+			ClientSecret: z.ClientSecret, AccountID: z.AccountID, GrantType: z.GrantType, HTTPClient: httpClient})
+	default:
+		err = fmt.Errorf("grant_type %q is not account_credentials, client_credentials or refresh_token", z.GrantType)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("zoom: %w", err)
+	}
+	return f, nil
+}
+
+// TokenSource returns the node's shared token source for the zoom section:
+// the fetcher of zoom.grant_type over the cluster's token store (the token
+// lives in etcd, sealed with a key derived from the client secret; one node
+// fetches or refreshes at a time). Its alerts (re-authorisation needed) go
+// to log with component "auth". It does no I/O.
+func TokenSource(z config.Zoom, cl *cluster.Cluster, httpClient *http.Client, log zerolog.Logger) (*auth.SharedSource, error) {
+	fetcher, err := TokenFetcher(z, httpClient)
+	if err != nil {
+		return nil, err
+	}
+	store, err := cl.NewTokenStore(z.ClientSecret)
+	if err != nil {
+		return nil, err
+	}
+	return auth.NewSharedSource(store, fetcher, 0, auth.WithLogger(log.With().Str("component", "auth").Logger())), nil
+}
+
 // Build assembles a node from its configuration on a connected cluster: the
-// shared Server-to-Server token source (the token lives in etcd, encrypted
-// with the client secret), the subscription client, the HTTP recorder sink
+// shared token source of zoom.grant_type (see TokenSource), the
+// subscription client, the HTTP recorder sink
 // and the node. address is published in the membership record. httpClient
 // (may be nil) is used for token requests. Errors name the config key at
 // fault.
 func Build(cfg *config.Config, cl *cluster.Cluster, address string, httpClient *http.Client, log zerolog.Logger) (*Parts, error) {
-	fetcher, err := auth.NewS2S(auth.S2SConfig{TokenURL: cfg.Zoom.TokenURL, ClientID: cfg.Zoom.ClientID,
-		ClientSecret: cfg.Zoom.ClientSecret, AccountID: cfg.Zoom.AccountID, GrantType: cfg.Zoom.GrantType,
-		HTTPClient: httpClient})
-	if err != nil {
-		return nil, fmt.Errorf("zoom: %w", err)
-	}
-	store, err := cl.NewTokenStore(cfg.Zoom.ClientSecret)
+	tokens, err := TokenSource(cfg.Zoom, cl, httpClient, log)
 	if err != nil {
 		return nil, err
 	}
-	p := &Parts{Tokens: auth.NewSharedSource(store, fetcher, 0)}
+	p := &Parts{Tokens: tokens}
+	recClient, err := RecorderClient(cfg.Recorder)
+	if err != nil {
+		return nil, err
+	}
 	p.Sink, err = NewHTTPSink(HTTPSinkConfig{URL: cfg.Recorder.URL, RequestTimeout: cfg.Recorder.RequestTimeout,
-		BearerToken: cfg.Recorder.BearerToken, Logger: log.With().Str("component", "recorder").Logger()})
+		BearerToken: cfg.Recorder.BearerToken, Client: recClient, Logger: log.With().Str("component", "recorder").Logger()})
 	if err != nil {
 		return nil, err
 	}
@@ -53,10 +98,11 @@ func Build(cfg *config.Config, cl *cluster.Cluster, address string, httpClient *
 		return nil, fmt.Errorf("zoom: %w", err)
 	}
 	p.Node, err = NewNode(NodeConfig{
-		Name:         cfg.Node,
-		Rules:        Rules{PauseOnHold: cfg.Rules.PauseOnHold, MaxEventAge: cfg.Rules.MaxEventAge},
-		HandoffGrace: cfg.Rules.HandoffGrace,
-		Version:      cfg.Version, Address: address,
+		Name:          cfg.Node,
+		Rules:         Rules{PauseOnHold: cfg.Rules.PauseOnHold, MaxEventAge: cfg.Rules.MaxEventAge},
+		HandoffGrace:  cfg.Rules.HandoffGrace,
+		DegradedAfter: cfg.Zoom.DegradedAfter,
+		Version:       cfg.Version, Address: address,
 		Logger: log,
 	}, cl, p.Sink, p.Client)
 	if err != nil {
@@ -72,5 +118,39 @@ func ClusterConfig(cfg *config.Config, endpoints []string) cluster.Config {
 		Endpoints: endpoints, Prefix: cfg.Etcd.Prefix, Cluster: cfg.Etcd.Cluster, Node: cfg.Node,
 		SessionTTL: cfg.Etcd.SessionTTL, FenceMargin: cfg.Etcd.FenceMargin, DedupWindow: cfg.Etcd.DedupWindow,
 		Username: cfg.Etcd.Username, Password: cfg.Etcd.Password,
+		CAFile: cfg.Etcd.TLS.CAFile, CertFile: cfg.Etcd.TLS.CertFile, KeyFile: cfg.Etcd.TLS.KeyFile,
 	}
+}
+
+// RecorderClient returns the HTTP client for the recorder: keep-alives, and
+// with recorder.tls set, TLS 1.2 or later trusting recorder.tls.ca_file
+// (else the system's trust store) and presenting the client certificate of
+// recorder.tls.cert_file/key_file when set. Errors name the key at fault.
+// The bearer credential is not part of the client: callers set it per
+// request.
+func RecorderClient(r config.Recorder) (*http.Client, error) {
+	tr := &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute, TLSHandshakeTimeout: 5 * time.Second}
+	if r.TLS.Enabled() {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12}
+		if r.TLS.CAFile != "" {
+			pem, err := os.ReadFile(r.TLS.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("recorder.tls.ca_file: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("recorder.tls.ca_file: %s holds no PEM certificate", r.TLS.CAFile)
+			}
+			tc.RootCAs = pool
+		}
+		if r.TLS.CertFile != "" || r.TLS.KeyFile != "" {
+			cert, err := tls.LoadX509KeyPair(r.TLS.CertFile, r.TLS.KeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("recorder.tls.cert_file/key_file: %w", err)
+			}
+			tc.Certificates = []tls.Certificate{cert}
+		}
+		tr.TLSClientConfig = tc
+	}
+	return &http.Client{Transport: tr}, nil
 }

@@ -45,6 +45,8 @@ type lab struct {
 	recTS  *httptest.Server
 	secret string
 	log    zerolog.Logger
+	// tune, when set, adjusts each node's configuration before it starts.
+	tune func(*config.Config)
 }
 
 const labSecret = "lab-client-secret-3f9a71c2"
@@ -84,6 +86,9 @@ func (l *lab) config(name string) *config.Config {
 	c.Recorder.URL = l.recTS.URL
 	c.Rules.PauseOnHold = true
 	c.Rules.HandoffGrace = 300 * time.Millisecond
+	if l.tune != nil {
+		l.tune(c)
+	}
 	c.SetDefaults()
 	if err := c.Validate(); err != nil {
 		l.t.Fatal(err)
@@ -173,8 +178,36 @@ func (l *lab) post(path string, in, out any) {
 	}
 }
 
-// applied counts applied commands at the recorder with epoch ≥ min.
-func (l *lab) applied(min int64) int {
+// sendEvent publishes one literal engagement event to some subscriptions.
+// user may be "" (no agent on the event).
+func (l *lab) sendEvent(name, eng, user string, subs []string, at time.Time, extra map[string]any) {
+	l.t.Helper()
+	obj := map[string]any{"engagement_id": eng, "engagement_direction": "inbound", "channel": "voice",
+		"date_time_ms": at.Format("2006-01-02T15:04:05.000Z"), "consumer_number": "+15550100001"}
+	if user != "" {
+		obj["user_id"], obj["user_display_name"] = user, "Agent "+user
+	}
+	for k, v := range extra {
+		obj[k] = v
+	}
+	ev := map[string]any{"event": name, "event_ts": at.UnixMilli(), "payload": map[string]any{"account_id": "acct-lab", "object": obj}}
+	raw, _ := json.Marshal(ev)
+	l.post("/sim/events", map[string]any{"subscriptions": subs, "event": json.RawMessage(raw)}, nil)
+}
+
+// applied returns the recording actions the recorder applied to a segment.
+func (l *lab) applied(segment string) []string {
+	var out []string
+	for _, e := range l.rec.Ledger().Entries {
+		if e.Kind == "command" && e.Result == rcapi.ResultApplied && e.Command.SegmentID == segment {
+			out = append(out, e.Command.Action)
+		}
+	}
+	return out
+}
+
+// appliedSince counts applied commands at the recorder with epoch ≥ min.
+func (l *lab) appliedSince(min int64) int {
 	n := 0
 	for _, e := range l.rec.Ledger().Entries {
 		if e.Kind == "command" && e.Result == rcapi.ResultApplied && e.Command.Epoch >= min {

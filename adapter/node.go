@@ -744,7 +744,7 @@ func (L *leader) process(ev *events.Event) error {
 		return nil
 	}
 	id := EngagementID(ev)
-	eng, cmds, outcome := n.cfg.Rules.Apply(L.engs[id], ev)
+	eng, cmds, outcome := n.cfg.Rules.Apply(L.engs[id].Clone(), ev)
 	if outcome == Early {
 		L.parked[id] = append(L.parked[id], ev)
 		L.parkedAt[ev.Key] = time.Now()
@@ -768,7 +768,7 @@ func (L *leader) retryParked(id string) error {
 		list := L.parked[id]
 		sort.SliceStable(list, func(i, j int) bool { return list[i].Time.Before(list[j].Time) })
 		for i, ev := range list {
-			eng, cmds, outcome := L.n.cfg.Rules.Apply(L.engs[id], ev)
+			eng, cmds, outcome := L.n.cfg.Rules.Apply(L.engs[id].Clone(), ev)
 			if outcome == Early {
 				continue
 			}
@@ -805,7 +805,7 @@ func (L *leader) expireParked(limit time.Duration) error {
 				continue
 			}
 			L.unpark(id, i)
-			eng, outcome := L.n.cfg.Rules.ApplyExpired(L.engs[id], ev)
+			eng, outcome := L.n.cfg.Rules.ApplyExpired(L.engs[id].Clone(), ev)
 			L.n.log.Warn().Str("event", ev.Name).Str("engagement_id", id).Msg("the earlier event this one waited for never came")
 			if err := L.apply(ev, id, eng, nil, outcome); err != nil {
 				return err

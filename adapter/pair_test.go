@@ -1,14 +1,16 @@
 package adapter_test
 
 import (
-	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/zccadapter/zccadapter/adapter"
+	"github.com/zccadapter/zccadapter/config"
 	"github.com/zccadapter/zccadapter/rcapi"
 	"github.com/zccadapter/zccadapter/sim/traffic"
 	"github.com/zccadapter/zccadapter/sim/verify"
+	"github.com/zccadapter/zccadapter/sim/zoom"
 )
 
 // checkLedger waits (bounded) for the recorder's ledger to match the truth,
@@ -51,7 +53,7 @@ func TestC15_C16_LeaderStoppedMidTraffic(t *testing.T) {
 	l.startTraffic(traffic.Config{Seed: 7, Agents: 30, CallsPerSecond: 12,
 		MinCall: traffic.Duration(300 * time.Millisecond), MaxCall: traffic.Duration(2 * time.Second),
 		QueueTimeout: traffic.Duration(time.Second), AccountID: "acct-lab"})
-	waitFor(t, 20*time.Second, "40 commands from a", func() bool { return l.applied(sa.Epoch) >= 40 })
+	waitFor(t, 20*time.Second, "40 commands from a", func() bool { return l.appliedSince(sa.Epoch) >= 40 })
 
 	// Stop leader a mid-traffic: b takes over.
 	a.stop()
@@ -61,12 +63,12 @@ func TestC15_C16_LeaderStoppedMidTraffic(t *testing.T) {
 	}
 	a2 := l.start("a")
 	a2.waitRole(t, adapter.RoleStandby, 10*time.Second)
-	waitFor(t, 20*time.Second, "40 commands from b", func() bool { return l.applied(sb.Epoch) >= 40 })
+	waitFor(t, 20*time.Second, "40 commands from b", func() bool { return l.appliedSince(sb.Epoch) >= 40 })
 
 	// Stop b: the restarted a, standby while events poured in, takes over.
 	b.stop()
 	s2 := a2.waitRole(t, adapter.RoleLeader, 5*time.Second)
-	waitFor(t, 20*time.Second, "10 commands from a again", func() bool { return l.applied(s2.Epoch) >= 10 })
+	waitFor(t, 20*time.Second, "10 commands from a again", func() bool { return l.appliedSince(s2.Epoch) >= 10 })
 
 	truth := l.stopTraffic()
 	checkLedger(t, l, truth)
@@ -85,15 +87,7 @@ func TestC01_HandoffOfEventsOnlyTheStandbySaw(t *testing.T) {
 
 	now := time.Now().UTC()
 	send := func(name string, subs []string, at time.Time, extra map[string]any) {
-		obj := map[string]any{"engagement_id": "eng-c01", "engagement_direction": "inbound", "channel": "voice",
-			"date_time_ms": at.Format("2006-01-02T15:04:05.000Z"), "user_id": "usr-c01", "user_display_name": "Agent C01",
-			"consumer_number": "+15550100001"}
-		for k, v := range extra {
-			obj[k] = v
-		}
-		ev := map[string]any{"event": name, "event_ts": at.UnixMilli(), "payload": map[string]any{"account_id": "acct-lab", "object": obj}}
-		raw, _ := json.Marshal(ev)
-		l.post("/sim/events", map[string]any{"subscriptions": subs, "event": json.RawMessage(raw)}, nil)
+		l.sendEvent(name, "eng-c01", "usr-c01", subs, at, extra)
 	}
 	both, onlyB := []string{"sub-a", "sub-b"}, []string{"sub-b"}
 	send("contact_center.engagement_started", both, now, nil)
@@ -106,23 +100,96 @@ func TestC01_HandoffOfEventsOnlyTheStandbySaw(t *testing.T) {
 	want := []string{rcapi.ActionStart, rcapi.ActionPause, rcapi.ActionResume, rcapi.ActionStop}
 	var got []string
 	waitFor(t, 10*time.Second, "the handed-off call at the recorder", func() bool {
-		got = got[:0]
-		for _, e := range l.rec.Ledger().Entries {
-			if e.Kind == "command" && e.Result == rcapi.ResultApplied && e.Command.SegmentID == seg {
-				got = append(got, e.Command.Action)
-			}
-		}
+		got = l.applied(seg)
 		return len(got) >= len(want)
 	})
-	if len(got) != len(want) {
+	if !slices.Equal(got, want) {
 		t.Fatalf("segment %s: got %v, want %v", seg, got, want)
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("segment %s: got %v, want %v", seg, got, want)
-		}
 	}
 	if s := b.node.Status(); s.HandedOff < 3 {
 		t.Errorf("standby handed off %d events, want ≥ 3", s.HandedOff)
+	}
+}
+
+// TestC05_DegradedLeaderHandsOver: the leader's subscription goes half-open
+// (TCP up, nothing delivered, no heartbeat replies). Its watchdog closes the
+// socket, the redial gets no answer, the node reports itself degraded and,
+// since the standby's socket is healthy, hands leadership over.
+func TestC05_DegradedLeaderHandsOver(t *testing.T) {
+	l := newLab(t)
+	l.tune = func(c *config.Config) { c.Zoom.DegradedAfter = 2 * time.Second }
+	a := l.start("a")
+	sa := a.waitRole(t, adapter.RoleLeader, 10*time.Second)
+	b := l.start("b")
+	b.waitRole(t, adapter.RoleStandby, 10*time.Second)
+
+	if _, err := l.zoom.SetFaults("sub-a", zoom.Faults{HalfOpen: true}); err != nil {
+		t.Fatal(err)
+	}
+	var sb adapter.NodeStatus
+	waitFor(t, 30*time.Second, "b to lead after a's socket died", func() bool {
+		sb = b.node.Status()
+		return sb.Role == adapter.RoleLeader
+	})
+	if sb.Epoch <= sa.Epoch {
+		t.Fatalf("b's epoch %d is not above a's %d", sb.Epoch, sa.Epoch)
+	}
+	if s := a.node.Status(); !s.Degraded || s.Role == adapter.RoleLeader {
+		t.Fatalf("a: degraded=%v role=%s; want degraded, not leader", s.Degraded, s.Role)
+	}
+	// Healed: a's socket comes back and it is a healthy standby again.
+	if _, err := l.zoom.SetFaults("sub-a", zoom.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 40*time.Second, "a to recover as a healthy standby", func() bool {
+		s := a.node.Status()
+		return s.SocketUp && !s.Degraded && s.Role == adapter.RoleStandby
+	})
+}
+
+// TestC11_RecorderFailingWhileLeaderStops: the recorder fails every command
+// while the leader retries a start with the same id; the leader is stopped
+// mid-retry. The successor must not trust state the old leader held but the
+// recorder never confirmed: once the recorder answers, the start lands, then
+// the stop, once each.
+func TestC11_RecorderFailingWhileLeaderStops(t *testing.T) {
+	l := newLab(t)
+	a := l.start("a")
+	a.waitRole(t, adapter.RoleLeader, 10*time.Second)
+	b := l.start("b")
+	b.waitRole(t, adapter.RoleStandby, 10*time.Second)
+
+	l.rec.FailNext(100000, 503)
+	now := time.Now().UTC()
+	both := []string{"sub-a", "sub-b"}
+	l.sendEvent("contact_center.engagement_started", "eng-c11", "", both, now, nil)
+	l.sendEvent("contact_center.engagement_user_answered", "eng-c11", "usr-c11", both, now.Add(time.Second), nil)
+	faults := func() int {
+		n := 0
+		for _, e := range l.rec.Ledger().Entries {
+			if e.Command != nil && e.Command.SegmentID == "eng-c11/usr-c11" && e.Result != rcapi.ResultApplied {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, 10*time.Second, "the leader to retry the start", func() bool { return faults() >= 3 })
+	a.stop()
+	// b is elected and, in promotion, retries the same start against the
+	// failing recorder.
+	waitFor(t, 10*time.Second, "b to be elected", func() bool {
+		r := b.node.Status().Role
+		return r == adapter.RolePromoting || r == adapter.RoleLeader
+	})
+	l.rec.FailNext(0, 0)
+	b.waitRole(t, adapter.RoleLeader, 10*time.Second)
+	l.sendEvent("contact_center.engagement_user_ended", "eng-c11", "usr-c11", both, now.Add(5*time.Second), nil)
+	var got []string
+	waitFor(t, 15*time.Second, "start and stop at the recorder", func() bool {
+		got = l.applied("eng-c11/usr-c11")
+		return len(got) >= 2
+	})
+	if len(got) != 2 || got[0] != rcapi.ActionStart || got[1] != rcapi.ActionStop {
+		t.Fatalf("segment eng-c11/usr-c11: got %v, want [start stop]", got)
 	}
 }

@@ -108,6 +108,22 @@ type Segment struct {
 
 func (s *Segment) open() bool { return s.State == rcapi.StateRecording || s.State == rcapi.StatePaused }
 
+// Clone returns a deep copy (nil for nil). The leader applies an event to a
+// clone and keeps it only after every command it implies was accepted, so
+// the state it logs never runs ahead of the recorder.
+func (e *Engagement) Clone() *Engagement {
+	if e == nil {
+		return nil
+	}
+	c := *e
+	c.Segments = make([]*Segment, len(e.Segments))
+	for i, s := range e.Segments {
+		sc := *s
+		c.Segments[i] = &sc
+	}
+	return &c
+}
+
 // Open reports whether any segment is recording or paused.
 func (e *Engagement) Open() bool {
 	for _, s := range e.Segments {

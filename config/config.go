@@ -28,8 +28,14 @@ type Config struct {
 	// DataDir holds the embedded etcd's data when no endpoints are set.
 	// Default "./data-<node>".
 	DataDir string `yaml:"data_dir"`
-	// HTTPAddr serves /healthz, /readyz, /status. Default 127.0.0.1:8081.
+	// HTTPAddr serves /healthz, /readyz, /status, /metrics. Default
+	// 127.0.0.1:8081.
 	HTTPAddr string `yaml:"http_addr"`
+	// HTTPAdvertiseAddr is the host:port where the other node and
+	// `zccadapter status` reach this node's HTTP endpoints; it is published
+	// in the membership record. Default: the listening address, with an
+	// unspecified host (0.0.0.0, ::) replaced by the machine's hostname.
+	HTTPAdvertiseAddr string `yaml:"http_advertise_addr"`
 	// LogLevel: debug, info, warn, error. Default info.
 	LogLevel string   `yaml:"log_level"`
 	Etcd     Etcd     `yaml:"etcd"`
@@ -63,19 +69,63 @@ type Etcd struct {
 	Username          string `yaml:"username"`
 	Password          string `yaml:"password"`
 	PasswordFile      string `yaml:"password_file"`
+	// TLS of the connection to etcd.endpoints (client-cert auth when
+	// cert_file and key_file are set). Empty: plain connections.
+	TLS TLS `yaml:"tls"`
+}
+
+// TLS names the PEM files of a TLS client.
+type TLS struct {
+	// CAFile is a PEM bundle of the CAs that sign the server's certificate.
+	// Empty: the system's trust store.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are this node's client certificate and key
+	// (PEM), for servers that require client certificates. Set both or
+	// neither.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Enabled reports whether any TLS file is set.
+func (t TLS) Enabled() bool { return t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" }
+
+// problems reports unreadable files and a certificate without its key, each
+// under key (e.g. "etcd.tls").
+func (t TLS) problems(key string) []string {
+	var p []string
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		p = append(p, fmt.Sprintf("%s.cert_file and %s.key_file: set both or neither", key, key))
+	}
+	for _, f := range []struct{ name, path string }{{"ca_file", t.CAFile}, {"cert_file", t.CertFile}, {"key_file", t.KeyFile}} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			p = append(p, fmt.Sprintf("%s.%s: %v", key, f.name, err))
+		}
+	}
+	return p
 }
 
 // Zoom configures the OAuth client and this node's subscription.
 type Zoom struct {
 	// TokenURL. Default https://zoom.us/oauth/token.
 	TokenURL string `yaml:"token_url"`
-	// AccountID, ClientID of the Server-to-Server OAuth app. Required.
+	// AccountID of the Server-to-Server OAuth app. Required for the
+	// account_credentials grant; not used by refresh_token.
 	AccountID string `yaml:"account_id"`
-	ClientID  string `yaml:"client_id"`
+	// ClientID of the app. Required.
+	ClientID string `yaml:"client_id"`
 	// ClientSecret: prefer ZCC_ZOOM_CLIENT_SECRET or ClientSecretFile.
+	// Required for every grant: it authenticates the app at the token
+	// endpoint and derives the key that seals the token in etcd.
 	ClientSecret     string `yaml:"client_secret"`
 	ClientSecretFile string `yaml:"client_secret_file"`
-	// GrantType: account_credentials (default) or client_credentials.
+	// GrantType: account_credentials (default; Server-to-Server OAuth),
+	// client_credentials (the S2S variant without account_id), or
+	// refresh_token (an app authorised by a user: the refresh token lives in
+	// the cluster's store, put there by `zccadapter auth exchange`, and
+	// rotates on every refresh).
 	GrantType string `yaml:"grant_type"`
 	// SubscriptionURL is this node's own event subscription, e.g.
 	// wss://ws.zoom.us/ws?subscriptionId=ID, without a token. Required.
@@ -84,6 +134,10 @@ type Zoom struct {
 	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
 	// WatchdogTimeout: a socket silent this long is closed. Default 45s.
 	WatchdogTimeout time.Duration `yaml:"watchdog_timeout"`
+	// DegradedAfter: a node whose socket has been down this long reports
+	// itself degraded; a degraded leader hands over to a standby whose
+	// socket is up. Default 10s.
+	DegradedAfter time.Duration `yaml:"degraded_after"`
 }
 
 // Recorder configures the recorder sink.
@@ -94,6 +148,9 @@ type Recorder struct {
 	RequestTimeout  time.Duration `yaml:"request_timeout"`
 	BearerToken     string        `yaml:"bearer_token"`
 	BearerTokenFile string        `yaml:"bearer_token_file"`
+	// TLS of an https:// recorder: a custom CA and, optionally, a client
+	// certificate. Empty: the system's trust store, no client certificate.
+	TLS TLS `yaml:"tls"`
 }
 
 // Rules configures the recording rules.
@@ -125,7 +182,14 @@ func (e *Error) Error() string {
 // applies ZCC_* overrides and *_file secrets, then defaults, then
 // Validate. Unknown keys are errors. The returned error is an *Error naming
 // the file and each key at fault.
-func Load(path string) (*Config, error) {
+func Load(path string) (*Config, error) { return load(path, true) }
+
+// LoadForStatus is Load for commands that read a cluster without joining it
+// (`zccadapter status`): a missing Zoom client secret is not a problem, so an
+// operator's shell need not hold it.
+func LoadForStatus(path string) (*Config, error) { return load(path, false) }
+
+func load(path string, needSecret bool) (*Config, error) {
 	var c Config
 	if path != "" {
 		b, err := os.ReadFile(path)
@@ -155,7 +219,11 @@ func Load(path string) (*Config, error) {
 	readSecret("etcd.password_file", &c.Etcd.Password, c.Etcd.PasswordFile)
 	readSecret("recorder.bearer_token_file", &c.Recorder.BearerToken, c.Recorder.BearerTokenFile)
 	c.SetDefaults()
-	probs = append(probs, c.problems()...)
+	chk := c
+	if !needSecret && chk.Zoom.ClientSecret == "" {
+		chk.Zoom.ClientSecret = "not needed"
+	}
+	probs = append(probs, chk.problems()...)
 	if len(probs) > 0 {
 		return nil, &Error{File: path, Problems: probs}
 	}
@@ -181,6 +249,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.Zoom.WatchdogTimeout == 0 {
 		c.Zoom.WatchdogTimeout = 45 * time.Second
+	}
+	if c.Zoom.GrantType == "" {
+		c.Zoom.GrantType = "account_credentials"
 	}
 	if c.Rules.MaxEventAge == 0 {
 		c.Rules.MaxEventAge = 10 * time.Minute
@@ -209,7 +280,13 @@ func (c *Config) problems() []string {
 	if strings.ContainsAny(c.Node, "/ ") {
 		p = append(p, fmt.Sprintf("node: %q must not contain '/' or spaces", c.Node))
 	}
-	need("zoom.account_id", c.Zoom.AccountID, "ZCC_ZOOM_ACCOUNT_ID")
+	switch c.Zoom.GrantType {
+	case "", "account_credentials":
+		need("zoom.account_id", c.Zoom.AccountID, "ZCC_ZOOM_ACCOUNT_ID")
+	case "client_credentials", "refresh_token":
+	default:
+		p = append(p, fmt.Sprintf("zoom.grant_type: %q is not account_credentials, client_credentials or refresh_token", c.Zoom.GrantType))
+	}
 	need("zoom.client_id", c.Zoom.ClientID, "ZCC_ZOOM_CLIENT_ID")
 	if c.Zoom.ClientSecret == "" {
 		p = append(p, "zoom.client_secret: not set; set the environment variable ZCC_ZOOM_CLIENT_SECRET or zoom.client_secret_file")
@@ -239,6 +316,14 @@ func (c *Config) problems() []string {
 		if c.Etcd.FenceMargin >= ttl-ttl/3 {
 			p = append(p, fmt.Sprintf("etcd.fence_margin: %s must be below etcd.session_ttl − session_ttl/3 (%s)", c.Etcd.FenceMargin, ttl-ttl/3))
 		}
+	}
+	p = append(p, c.Etcd.TLS.problems("etcd.tls")...)
+	if c.Etcd.TLS.Enabled() && len(c.Etcd.Endpoints) == 0 {
+		p = append(p, "etcd.tls: applies to etcd.endpoints only; the embedded etcd (no endpoints) listens on plain loopback")
+	}
+	p = append(p, c.Recorder.TLS.problems("recorder.tls")...)
+	if c.Recorder.TLS.Enabled() && strings.HasPrefix(c.Recorder.URL, "http://") {
+		p = append(p, "recorder.tls: set, but recorder.url is http://; use https://")
 	}
 	if c.Rules.MaxEventAge < 0 {
 		p = append(p, "rules.max_event_age: must not be negative")

@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -296,6 +297,14 @@ func (d *drill) run(ctx context.Context) error {
 		}
 	}
 	d.ledger = ledger
+	if d.o.WorkDir != "" {
+		// Evidence for a failed run: the recorder's ledger and the truth.
+		for name, v := range map[string]any{"ledger.json": ledger, "truth.json": truth} {
+			if b, err := json.MarshalIndent(v, "", " "); err == nil {
+				_ = os.WriteFile(filepath.Join(d.o.WorkDir, name), b, 0o644)
+			}
+		}
+	}
 	d.progress("verifying %d segments against %d ledger entries", len(truth.Segments), len(ledger.Entries))
 	d.verify(ctx, truth, ledger)
 	return nil

@@ -10,7 +10,15 @@ import (
 //	GET /healthz  200 while the process runs
 //	GET /readyz   200 when the socket is up and the node is leader or standby; 503 otherwise
 //	GET /status   NodeStatus as JSON (no secrets)
-func (n *Node) Handler() http.Handler {
+//	GET /metrics  Prometheus metrics (NewCollector, plus Go runtime and process metrics)
+//
+// None of them carries a secret: no client secret, token, subscription URL
+// or recorder credential (G8). Use Parts.Handler to add the token source's
+// metrics.
+func (n *Node) Handler() http.Handler { return n.HandlerWith(MetricsOptions{}) }
+
+// HandlerWith is Handler with extra metric sources.
+func (n *Node) HandlerWith(opts MetricsOptions) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n")) //nolint:errcheck // best effort
@@ -26,7 +34,16 @@ func (n *Node) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(n.Status()) //nolint:errcheck // best effort
+		w.Header().Set("Cache-Control", "no-store")
+		json.NewEncoder(w).Encode(statusDoc{NodeStatus: n.Status(), Version: n.cfg.Version}) //nolint:errcheck // best effort
 	})
+	mux.Handle("GET /metrics", metricsHandler(n, opts))
 	return mux
+}
+
+// statusDoc is the /status body: the NodeStatus fields plus the build's
+// version, which `zccadapter status` shows.
+type statusDoc struct {
+	NodeStatus
+	Version string `json:"version,omitempty"`
 }

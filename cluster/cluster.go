@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -79,6 +80,44 @@ type Config struct {
 	DialTimeout time.Duration
 	// Username and Password, when set, authenticate to etcd.
 	Username, Password string
+	// CAFile, CertFile and KeyFile (PEM), when any is set, make the
+	// connection TLS: CAFile verifies the servers (empty: the system's trust
+	// store); CertFile and KeyFile, set both or neither, are the client
+	// certificate for etcd's --client-cert-auth.
+	CAFile, CertFile, KeyFile string
+}
+
+// TLSEnabled reports whether the connection to etcd uses TLS.
+func (c Config) TLSEnabled() bool { return c.CAFile != "" || c.CertFile != "" || c.KeyFile != "" }
+
+// ClientConfig returns the etcd client configuration of c: endpoints, dial
+// timeouts, credentials and TLS, with defaults applied. It loads the TLS
+// files and fails naming the one it cannot use. Connect uses it; tools that
+// need a bare client (doctor, which must reach members without quorum) use
+// it too.
+func (c Config) ClientConfig() (clientv3.Config, error) {
+	c.setDefaults()
+	cc := clientv3.Config{
+		Endpoints:            c.Endpoints,
+		DialTimeout:          c.DialTimeout,
+		DialKeepAliveTime:    2 * time.Second,
+		DialKeepAliveTimeout: 2 * time.Second,
+		Username:             c.Username,
+		Password:             c.Password,
+		Logger:               zap.NewNop(),
+	}
+	if c.TLSEnabled() {
+		if (c.CertFile == "") != (c.KeyFile == "") {
+			return clientv3.Config{}, errors.New("cluster: tls: set both the certificate and the key file, or neither")
+		}
+		tc, err := transport.TLSInfo{TrustedCAFile: c.CAFile, CertFile: c.CertFile, KeyFile: c.KeyFile,
+			Logger: zap.NewNop()}.ClientConfig()
+		if err != nil {
+			return clientv3.Config{}, fmt.Errorf("cluster: tls: %w", err)
+		}
+		cc.TLS = tc
+	}
+	return cc, nil
 }
 
 func (c *Config) setDefaults() {
@@ -117,6 +156,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("cluster: fence_margin: %s must be > 0 and < session_ttl − session_ttl/3 (%s)", c.FenceMargin, c.SessionTTL-c.SessionTTL/3)
 	case c.DedupWindow < time.Minute:
 		return fmt.Errorf("cluster: dedup_window: %s is below the 1m minimum", c.DedupWindow)
+	case (c.CertFile == "") != (c.KeyFile == ""):
+		return errors.New("cluster: tls: set both the certificate and the key file, or neither")
 	}
 	return nil
 }
@@ -180,15 +221,11 @@ func Connect(ctx context.Context, cfg Config, log zerolog.Logger) (*Cluster, err
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:            cfg.Endpoints,
-		DialTimeout:          cfg.DialTimeout,
-		DialKeepAliveTime:    2 * time.Second,
-		DialKeepAliveTimeout: 2 * time.Second,
-		Username:             cfg.Username,
-		Password:             cfg.Password,
-		Logger:               zap.NewNop(),
-	})
+	cc, err := cfg.ClientConfig()
+	if err != nil {
+		return nil, err
+	}
+	cli, err := clientv3.New(cc)
 	if err != nil {
 		return nil, fmt.Errorf("connect etcd %v: %w", cfg.Endpoints, err)
 	}

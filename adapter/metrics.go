@@ -1,0 +1,204 @@
+package adapter
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/zccadapter/zccadapter/events"
+)
+
+// MetricsOptions adds sources beyond the node itself to its metrics.
+type MetricsOptions struct {
+	// TokenFetches, when set, reports the token-endpoint requests this node
+	// has made (auth.SharedSource.Fetches), exported as
+	// zccadapter_token_fetches_total. It is called at scrape time and may
+	// wait while this node refreshes the shared token (the refresh is
+	// bounded by its own context).
+	TokenFetches func() int64
+}
+
+// Metric names, all prefixed zccadapter_. Counters count from the start of
+// the process and end in _total; times are in seconds.
+var (
+	descInfo = prometheus.NewDesc("zccadapter_node_info",
+		"Always 1; the node's version and subscription id as labels.", []string{"node", "version", "subscription"}, nil)
+	descRole = prometheus.NewDesc("zccadapter_role",
+		"1 for the node's current role (starting, standby, promoting, leader, stopping), 0 for the others.", []string{"node", "role"}, nil)
+	descEpoch = prometheus.NewDesc("zccadapter_epoch",
+		"The epoch (fencing token) of the node's current term; 0 when it does not lead.", []string{"node"}, nil)
+	descLeaderSince = prometheus.NewDesc("zccadapter_leader_since_timestamp_seconds",
+		"When the node went live as leader (Unix time); absent when it does not lead.", []string{"node"}, nil)
+	descTerms = prometheus.NewDesc("zccadapter_terms_total",
+		"Terms this node has won (each is a failover to it, or the first election).", []string{"node"}, nil)
+	descSocketUp = prometheus.NewDesc("zccadapter_socket_up",
+		"1 while the node's event subscription socket is connected.", []string{"node"}, nil)
+	descDegraded = prometheus.NewDesc("zccadapter_degraded",
+		"1 while the node's socket has been down long enough to call the node degraded.", []string{"node"}, nil)
+	descLastEventAge = prometheus.NewDesc("zccadapter_last_event_age_seconds",
+		"Seconds since the event time of the newest event the node received; absent before the first.", []string{"node"}, nil)
+	descLastFrameAge = prometheus.NewDesc("zccadapter_socket_last_frame_age_seconds",
+		"Seconds since the subscription socket last received a frame of any kind; absent before the first.", []string{"node"}, nil)
+	descPending = prometheus.NewDesc("zccadapter_events_pending",
+		"Events the node holds that the leader's dedup log does not show yet.", []string{"node"}, nil)
+	descParked = prometheus.NewDesc("zccadapter_events_parked",
+		"Events the leader holds back until an earlier fact they need arrives.", []string{"node"}, nil)
+	descMirrorKeys = prometheus.NewDesc("zccadapter_mirror_dedup_keys",
+		"Dedup keys in the node's mirror of the leader's log.", []string{"node"}, nil)
+	descMirrorEngs = prometheus.NewDesc("zccadapter_mirror_engagements",
+		"Engagement states in the node's mirror of the leader's state.", []string{"node"}, nil)
+
+	descReceived     = counterDesc("events_received", "Events received on the node's own subscription socket.")
+	descApplied      = counterDesc("events_applied", "Events the node applied as leader (commands sent, event logged).")
+	descDeduplicated = counterDesc("events_deduplicated", "Events dropped as already applied or already held.")
+	descHandedOff    = counterDesc("events_handed_off", "Events this standby handed to the leader through etcd because the leader's log did not show them.")
+	descStale        = counterDesc("events_stale", "Events older than rules.max_event_age that started no recording.")
+	descLate         = counterDesc("events_late", "Events applied after a newer fact of their engagement (no command undone).")
+	descDropped      = counterDesc("events_dropped", "Events dropped: pending over the limit, older than half the dedup window, or delivered after shutdown.")
+	descMalformed    = counterDesc("events_malformed", "Frames and events from the subscription that failed to parse.")
+	descUnknown      = counterDesc("events_unknown", "Events whose name the node does not know (kept and counted).")
+	descCommands     = prometheus.NewDesc("zccadapter_commands_total",
+		"Recorder commands by the recorder's answer: applied, duplicate (absorbed by id), invalid (refused).", []string{"node", "result"}, nil)
+	descAgentUpdates   = counterDesc("agent_updates", "Agent roster updates the node sent to the recorder as leader.")
+	descConnects       = counterDesc("socket_connects", "Subscription connections Zoom accepted (build_connection success).")
+	descReconnects     = counterDesc("socket_reconnects", "Subscription connection attempts after the first.")
+	descAuthFailures   = counterDesc("socket_auth_failures", "Subscription connections that rejected the token.")
+	descWatchdogCloses = counterDesc("socket_watchdog_closes", "Subscription sockets force-closed after a silence.")
+	descOversize       = counterDesc("socket_oversize_frames", "Subscription frames larger than the read limit.")
+	descTokenFetches   = counterDesc("token_fetches", "Requests this node made to Zoom's token endpoint.")
+)
+
+func counterDesc(name, help string) *prometheus.Desc {
+	return prometheus.NewDesc("zccadapter_"+name+"_total", help, []string{"node"}, nil)
+}
+
+var allRoles = []string{RoleStarting, RoleStandby, RolePromoting, RoleLeader, RoleStopping}
+
+// collector is a prometheus.Collector that reads the node's status at scrape
+// time.
+type collector struct {
+	n    *Node
+	opts MetricsOptions
+	now  func() time.Time
+}
+
+// NewCollector returns a prometheus.Collector of n's metrics: it reads
+// n.Status() and the subscription client's status at each scrape (nothing is
+// counted twice, and nothing runs between scrapes). Register it on a
+// registry of your own; Node.Handler does so for /metrics. Safe for
+// concurrent use.
+func NewCollector(n *Node, opts MetricsOptions) prometheus.Collector {
+	return &collector{n: n, opts: opts, now: time.Now}
+}
+
+// Describe implements prometheus.Collector.
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descInfo, descRole, descEpoch, descLeaderSince, descTerms, descSocketUp, descDegraded,
+		descLastEventAge, descLastFrameAge, descPending, descParked, descMirrorKeys, descMirrorEngs,
+		descReceived, descApplied, descDeduplicated, descHandedOff, descStale, descLate, descDropped,
+		descMalformed, descUnknown, descCommands, descAgentUpdates, descConnects, descReconnects, descAuthFailures,
+		descWatchdogCloses, descOversize} {
+		ch <- d
+	}
+	if c.opts.TokenFetches != nil {
+		ch <- descTokenFetches
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.n.Status()
+	var cs *events.ClientStatus
+	if c.n.source != nil {
+		st := c.n.source.Status()
+		cs = &st
+	}
+	var fetches *int64
+	if c.opts.TokenFetches != nil {
+		f := c.opts.TokenFetches()
+		fetches = &f
+	}
+	emit(ch, c.n.cfg.Version, s, cs, fetches, c.now())
+}
+
+// emit writes the metrics of one snapshot. cs and fetches may be nil.
+func emit(ch chan<- prometheus.Metric, version string, s NodeStatus, cs *events.ClientStatus, fetches *int64, now time.Time) {
+	node := s.Node
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, append([]string{node}, labels...)...)
+	}
+	counter := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), append([]string{node}, labels...)...)
+	}
+	b := func(v bool) float64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	gauge(descInfo, 1, version, s.Subscription)
+	for _, r := range allRoles {
+		gauge(descRole, b(s.Role == r), r)
+	}
+	gauge(descEpoch, float64(s.Epoch))
+	if !s.LeaderSince.IsZero() && s.Role == RoleLeader {
+		gauge(descLeaderSince, float64(s.LeaderSince.UnixNano())/1e9)
+	}
+	counter(descTerms, s.Terms)
+	gauge(descSocketUp, b(s.SocketUp))
+	gauge(descDegraded, b(s.Degraded))
+	if !s.LastEventAt.IsZero() {
+		gauge(descLastEventAge, max(0, now.Sub(s.LastEventAt).Seconds()))
+	}
+	gauge(descPending, float64(s.Pending))
+	gauge(descParked, float64(s.Parked))
+	gauge(descMirrorKeys, float64(s.MirrorApplied))
+	gauge(descMirrorEngs, float64(s.MirrorStates))
+	counter(descReceived, s.Received)
+	counter(descApplied, s.Applied)
+	counter(descDeduplicated, s.Deduplicated)
+	counter(descHandedOff, s.HandedOff)
+	counter(descStale, s.Stale)
+	counter(descLate, s.Late)
+	counter(descDropped, s.Dropped)
+	counter(descCommands, max(0, s.Commands-s.Duplicates), "applied")
+	counter(descCommands, s.Duplicates, "duplicate")
+	counter(descCommands, s.Invalid, "invalid")
+	counter(descAgentUpdates, s.AgentUpdates)
+	if cs != nil {
+		if !cs.LastFrameAt.IsZero() {
+			gauge(descLastFrameAge, max(0, now.Sub(cs.LastFrameAt).Seconds()))
+		}
+		counter(descMalformed, cs.Malformed)
+		counter(descUnknown, cs.Unknown)
+		counter(descConnects, cs.Connects)
+		counter(descReconnects, cs.Reconnects)
+		counter(descAuthFailures, cs.AuthFailures)
+		counter(descWatchdogCloses, cs.WatchdogCloses)
+		counter(descOversize, cs.Oversize)
+	}
+	if fetches != nil {
+		counter(descTokenFetches, *fetches)
+	}
+}
+
+// metricsHandler serves n's metrics, plus the Go runtime's and the
+// process's, from a registry of its own (never the global one, so two nodes
+// in one process do not collide).
+func metricsHandler(n *Node, opts MetricsOptions) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewCollector(n, opts),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, Timeout: 10 * time.Second})
+}
+
+// Handler serves the node's endpoints (see Node.Handler) with the metrics
+// of every part Build assembled: the node, its subscription client and its
+// token source.
+func (p *Parts) Handler() http.Handler {
+	return p.Node.HandlerWith(MetricsOptions{TokenFetches: p.Tokens.Fetches})
+}

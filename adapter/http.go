@@ -3,12 +3,13 @@ package adapter
 import (
 	"encoding/json"
 	"net/http"
+	"time"
 )
 
 // Handler serves a node's operational endpoints:
 //
 //	GET /healthz  200 while the process runs
-//	GET /readyz   200 when the socket is up and the node is leader or standby; 503 otherwise
+//	GET /readyz   200 when the node is leader or standby, its socket is up and (as leader) the recorder answers; 503 otherwise
 //	GET /status   NodeStatus as JSON (no secrets)
 //	GET /metrics  Prometheus metrics (NewCollector, plus Go runtime and process metrics)
 //
@@ -25,9 +26,15 @@ func (n *Node) HandlerWith(opts MetricsOptions) http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		s := n.Status()
-		ready := (s.Role == RoleLeader || s.Role == RoleStandby) && (n.source == nil || s.SocketUp)
-		if !ready {
+		switch {
+		case s.Role != RoleLeader && s.Role != RoleStandby:
 			http.Error(w, "not ready: role "+s.Role, http.StatusServiceUnavailable)
+			return
+		case n.source != nil && !s.SocketUp:
+			http.Error(w, "not ready: subscription socket down", http.StatusServiceUnavailable)
+			return
+		case !s.Recorder.OK:
+			http.Error(w, "not ready: recorder not answering since "+s.Recorder.Since.Format(time.RFC3339), http.StatusServiceUnavailable)
 			return
 		}
 		w.Write([]byte("ready\n")) //nolint:errcheck // best effort

@@ -85,6 +85,10 @@ type Node struct {
 	healthAt time.Time
 
 	downSince atomic.Int64 // unix nanos the socket was first seen down; 0 while up
+	// staleUntil (unix nanos) holds campaigning back after the recorder
+	// refused this cluster's epoch; staleBackoff is the loop's next wait.
+	staleUntil   atomic.Int64
+	staleBackoff time.Duration
 
 	mu sync.Mutex
 	st NodeStatus
@@ -99,32 +103,35 @@ type pendingEvent struct {
 
 // NodeStatus is a snapshot of a node, served as /status.
 type NodeStatus struct {
-	Node          string    `json:"node"`
-	Role          string    `json:"role"`
-	Epoch         int64     `json:"epoch,omitempty"`
-	ElectedAt     time.Time `json:"elected_at,omitzero"`
-	LeaderSince   time.Time `json:"leader_since,omitzero"`
-	Subscription  string    `json:"subscription"`
-	SocketUp      bool      `json:"socket_up"`
-	Degraded      bool      `json:"degraded"`
-	LastEventAt   time.Time `json:"last_event_at,omitzero"`
-	Pending       int       `json:"pending"`
-	HandedOff     int64     `json:"handed_off"`
-	Received      int64     `json:"events_received"`
-	Deduplicated  int64     `json:"events_deduplicated"`
-	Applied       int64     `json:"events_applied"`
-	Late          int64     `json:"events_late"`
-	Parked        int       `json:"events_parked"`
-	Stale         int64     `json:"events_stale"`
-	Dropped       int64     `json:"events_dropped"`
-	Commands      int64     `json:"commands_sent"`
-	Duplicates    int64     `json:"commands_duplicate"`
-	Invalid       int64     `json:"commands_invalid"`
-	AgentUpdates  int64     `json:"agent_updates_sent"`
-	Terms         int64     `json:"terms"`
-	MirrorApplied int       `json:"mirror_dedup_keys"`
-	MirrorStates  int       `json:"mirror_engagements"`
-	LastError     string    `json:"last_error,omitempty"`
+	Node         string    `json:"node"`
+	Role         string    `json:"role"`
+	Epoch        int64     `json:"epoch,omitempty"`
+	ElectedAt    time.Time `json:"elected_at,omitzero"`
+	LeaderSince  time.Time `json:"leader_since,omitzero"`
+	Subscription string    `json:"subscription"`
+	SocketUp     bool      `json:"socket_up"`
+	// Recorder is the recorder's reachability as the leader last saw it
+	// (always OK on a standby, which does not talk to it).
+	Recorder      SinkHealth `json:"recorder"`
+	Degraded      bool       `json:"degraded"`
+	LastEventAt   time.Time  `json:"last_event_at,omitzero"`
+	Pending       int        `json:"pending"`
+	HandedOff     int64      `json:"handed_off"`
+	Received      int64      `json:"events_received"`
+	Deduplicated  int64      `json:"events_deduplicated"`
+	Applied       int64      `json:"events_applied"`
+	Late          int64      `json:"events_late"`
+	Parked        int        `json:"events_parked"`
+	Stale         int64      `json:"events_stale"`
+	Dropped       int64      `json:"events_dropped"`
+	Commands      int64      `json:"commands_sent"`
+	Duplicates    int64      `json:"commands_duplicate"`
+	Invalid       int64      `json:"commands_invalid"`
+	AgentUpdates  int64      `json:"agent_updates_sent"`
+	Terms         int64      `json:"terms"`
+	MirrorApplied int        `json:"mirror_dedup_keys"`
+	MirrorStates  int        `json:"mirror_engagements"`
+	LastError     string     `json:"last_error,omitempty"`
 }
 
 // NewNode returns a node. sink may not be nil; source may be nil in tests
@@ -183,6 +190,10 @@ func (n *Node) Status() NodeStatus {
 	}
 	s.MirrorApplied, s.MirrorStates = n.mirror.Counts()
 	s.Degraded = n.degraded()
+	s.Recorder = SinkHealth{OK: true}
+	if h, ok := n.sink.(interface{ Health() SinkHealth }); ok && (s.Role == RoleLeader || s.Role == RolePromoting) {
+		s.Recorder = h.Health()
+	}
 	return s
 }
 
@@ -207,6 +218,65 @@ func (n *Node) checkHealth(ctx context.Context) {
 	if err := n.health.Publish(hctx, cluster.Health{SocketUp: up, At: now.UTC()}); err == nil {
 		n.healthUp, n.healthAt = up, now
 	}
+}
+
+// Errors of Node.Run at start-up.
+var (
+	// ErrNodeNameTaken: a live member of the cluster already has this
+	// node's name (and did not go away within a session TTL).
+	ErrNodeNameTaken = errors.New("node: another live node has this name")
+	// ErrSubscriptionShared: a live member with another name uses this
+	// node's subscription; Zoom would kick one socket for the other and
+	// events would be lost.
+	ErrSubscriptionShared = errors.New("node: another live node uses this subscription")
+)
+
+// checkMembership refuses to start beside a live node with the same name or
+// the same subscription. A record of this node's own previous run (a crash)
+// is waited out: it vanishes with its lease within the session TTL.
+func (n *Node) checkMembership(ctx context.Context) error {
+	sub := ""
+	if n.source != nil {
+		sub = n.source.SubscriptionID()
+	}
+	deadline := time.Now().Add(n.cl.Config().SessionTTL + 2*time.Second)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		members, err := n.cl.Members(cctx)
+		cancel()
+		if err != nil {
+			return err
+		}
+		sameName := false
+		for _, m := range members {
+			switch {
+			case m.Node == n.cfg.Name:
+				sameName = true
+			case sub != "" && m.Subscription == sub:
+				return fmt.Errorf("%w: node %q is connected to subscription %s; give each node its own event subscription", ErrSubscriptionShared, m.Node, sub)
+			}
+		}
+		if !sameName {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: %q is registered and alive; give each node its own name (node:)", ErrNodeNameTaken, n.cfg.Name)
+		}
+		n.log.Info().Msg("a previous run of this node is still registered; waiting for its session to expire")
+		select {
+		case <-time.After(500 * time.Millisecond):
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// staleEpochWait returns how long to hold campaigning back after a stale
+// epoch refusal (doubling from 2s to 1m) and arms the hold.
+func (n *Node) staleEpochWait() time.Duration {
+	n.staleBackoff = min(max(2*n.staleBackoff, 2*time.Second), time.Minute)
+	n.staleUntil.Store(time.Now().Add(n.staleBackoff).UnixNano())
+	return n.staleBackoff
 }
 
 // degraded reports whether the socket has been down for DegradedAfter.
@@ -259,6 +329,10 @@ func (n *Node) setRole(role string, epoch int64) {
 // about 2s. It returns nil after a shutdown by ctx.
 func (n *Node) Run(ctx context.Context) error {
 	defer close(n.stopped)
+	if err := n.checkMembership(ctx); err != nil {
+		n.setRole(RoleStopping, 0)
+		return err
+	}
 	var wg sync.WaitGroup
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	wg.Add(1)
@@ -326,6 +400,13 @@ func (n *Node) campaign(ctx context.Context) *cluster.Term {
 	}
 	backoff := 100 * time.Millisecond
 	for {
+		if wait := time.Until(time.Unix(0, n.staleUntil.Load())); wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				return nil
+			}
+		}
 		// A node whose socket is dead leaves leadership to a healthy peer.
 		for n.degraded() && n.healthyPeer(ctx) {
 			select {
@@ -486,20 +567,42 @@ func (n *Node) lead(ctx context.Context, term *cluster.Term) {
 		}
 	}()
 
+	// stepDown logs why promotion stopped, quietly when the node is
+	// shutting down or lost the term anyway.
+	stepDown := func(err error, what string) {
+		if lctx.Err() != nil {
+			log.Debug().Err(err).Msg("promotion abandoned: " + what)
+			return
+		}
+		log.Error().Err(err).Msg("promotion: " + what + "; stepping down")
+	}
 	snap, err := n.cl.Snapshot(lctx)
 	if err != nil {
-		log.Error().Err(err).Msg("promotion: cannot read state; stepping down")
+		stepDown(err, "cannot read state")
 		return
 	}
 	if err := L.load(snap); err != nil {
-		log.Error().Err(err).Msg("promotion: state unreadable; stepping down")
+		stepDown(err, "state unreadable")
 		return
 	}
 	if err := n.sink.ClaimEpoch(lctx, rcapi.EpochClaim{Epoch: epoch, Node: n.cfg.Name}); err != nil {
-		log.Error().Err(err).Msg("promotion: recorder refused the epoch; stepping down")
+		var se *StaleEpochError
+		if errors.As(err, &se) {
+			// Not a race with our own successor (that one would hold a
+			// newer term in etcd): the recorder knows a higher epoch than
+			// this cluster has issued. Campaigning again at once would only
+			// spin etcd's revision; wait, say why, and let the operator act.
+			wait := n.staleEpochWait()
+			log.Error().Int64("recorder_epoch", se.Epoch).Int64("epoch", epoch).Dur("retry_in", wait).
+				Msg("the recorder has seen a higher epoch than this cluster issues: another cluster drives this recorder " +
+					"(give each pair its own recorder), or etcd was rebuilt (reset the recorder's epoch); not leading until then")
+		} else {
+			stepDown(err, "recorder did not take the epoch")
+		}
 		term.Lose(err)
 		return
 	}
+	n.staleBackoff = 0
 	L.reconcile()
 	// Apply what this node holds that the log does not show, in event time
 	// order, before going live (C-16).

@@ -1,11 +1,15 @@
 package adapter_test
 
 import (
+	"context"
+	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/zccadapter/zccadapter/adapter"
+	"github.com/zccadapter/zccadapter/cluster"
 	"github.com/zccadapter/zccadapter/config"
 	"github.com/zccadapter/zccadapter/rcapi"
 	"github.com/zccadapter/zccadapter/sim/traffic"
@@ -191,5 +195,42 @@ func TestC11_RecorderFailingWhileLeaderStops(t *testing.T) {
 	})
 	if len(got) != 2 || got[0] != rcapi.ActionStart || got[1] != rcapi.ActionStop {
 		t.Fatalf("segment eng-c11/usr-c11: got %v, want [start stop]", got)
+	}
+}
+
+// TestNodeRefusesSharedSubscriptionOrName: a second node on the same
+// subscription, or with the same name, is refused at start with an error
+// that says what to fix.
+func TestNodeRefusesSharedSubscriptionOrName(t *testing.T) {
+	l := newLab(t)
+	a := l.start("a")
+	a.waitRole(t, adapter.RoleLeader, 10*time.Second)
+	for _, tc := range []struct {
+		name, sub string
+		want      error
+	}{
+		{"b", "sub-a", adapter.ErrSubscriptionShared},
+		{"a", "sub-b", adapter.ErrNodeNameTaken},
+	} {
+		cfg := l.config(tc.name)
+		cfg.Zoom.SubscriptionURL = strings.Replace(cfg.Zoom.SubscriptionURL, "sub-"+tc.name, tc.sub, 1)
+		cl, err := cluster.Connect(t.Context(), adapter.ClusterConfig(cfg, cfg.Etcd.Endpoints), l.log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts, err := adapter.Build(cfg, cl, "in-process", nil, l.log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+		err = parts.Node.Run(ctx)
+		cancel()
+		cl.Close()
+		if !errors.Is(err, tc.want) {
+			t.Errorf("node %s on %s: Run = %v, want %v", tc.name, tc.sub, err, tc.want)
+		}
+	}
+	if s := a.node.Status(); s.Role != adapter.RoleLeader {
+		t.Fatalf("a lost leadership to a refused node: %s", s.Role)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -81,6 +82,60 @@ type HTTPSinkConfig struct {
 type HTTPSink struct {
 	cfg  HTTPSinkConfig
 	base *url.URL
+
+	mu         sync.Mutex
+	failing    bool
+	failSince  time.Time
+	lastWarn   time.Time
+	lastErr    string
+	failedSent int64
+}
+
+// SinkHealth says whether the recorder answered the last attempt.
+type SinkHealth struct {
+	OK bool `json:"ok"`
+	// Since is when the current failure began (zero while OK).
+	Since time.Time `json:"since,omitzero"`
+	// LastError is the last attempt's error, without credentials.
+	LastError string `json:"last_error,omitempty"`
+}
+
+// Health reports the recorder's reachability as seen by the last attempt.
+func (s *HTTPSink) Health() SinkHealth {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.failing {
+		return SinkHealth{OK: true}
+	}
+	return SinkHealth{Since: s.failSince, LastError: s.lastErr}
+}
+
+// noteFailure records a failed attempt: a warning when the recorder stops
+// answering and every 10s while it stays down (retries themselves log at
+// debug).
+func (s *HTTPSink) noteFailure(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	if !s.failing {
+		s.failing, s.failSince = true, now
+	}
+	s.lastErr = err.Error()
+	s.failedSent++
+	if now.Sub(s.lastWarn) >= 10*time.Second {
+		s.lastWarn = now
+		s.cfg.Logger.Warn().Err(err).Dur("down_for", now.Sub(s.failSince)).Int64("failed_attempts", s.failedSent).
+			Msg("recorder not answering; commands are held and retried with the same ids")
+	}
+}
+
+func (s *HTTPSink) noteSuccess() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failing {
+		s.cfg.Logger.Info().Dur("down_for", time.Since(s.failSince)).Int64("failed_attempts", s.failedSent).Msg("recorder answers again")
+	}
+	s.failing, s.failedSent, s.lastWarn, s.lastErr = false, 0, time.Time{}, ""
 }
 
 // NewHTTPSink validates cfg and returns a sink.
@@ -120,11 +175,13 @@ func (s *HTTPSink) post(ctx context.Context, path string, body any) (string, err
 		res, err := s.attempt(ctx, path, b)
 		var rt retryable
 		if err == nil || !errors.As(err, &rt) {
+			s.noteSuccess()
 			return res, err
 		}
 		if ctx.Err() != nil {
 			return "", ctx.Err()
 		}
+		s.noteFailure(err)
 		wait := time.Duration(rand.Int64N(int64(delay)) + 1)
 		s.cfg.Logger.Debug().Err(err).Str("path", path).Int("attempt", attempt).Dur("backoff", wait).Msg("recorder not answering, retrying with the same id")
 		select {

@@ -10,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -199,7 +201,7 @@ func load(path string, needSecret bool) (*Config, error) {
 		dec := yaml.NewDecoder(bytes.NewReader(b))
 		dec.KnownFields(true)
 		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-			return nil, &Error{File: path, Problems: []string{strings.TrimPrefix(err.Error(), "yaml: ")}}
+			return nil, &Error{File: path, Problems: yamlProblems(b, err)}
 		}
 	}
 	var probs []string
@@ -295,7 +297,7 @@ func (c *Config) problems() []string {
 	if u := c.Zoom.SubscriptionURL; u != "" && !strings.HasPrefix(u, "ws://") && !strings.HasPrefix(u, "wss://") {
 		p = append(p, "zoom.subscription_url: must start with wss:// (or ws:// for a simulator)")
 	}
-	if strings.Contains(c.Zoom.SubscriptionURL, "access_token=") {
+	if hasTokenParam(c.Zoom.SubscriptionURL) {
 		p = append(p, "zoom.subscription_url: remove the access_token parameter; the node adds a fresh token itself")
 	}
 	need("recorder.url", c.Recorder.URL, "ZCC_RECORDER_URL")
@@ -396,4 +398,68 @@ func setField(fv reflect.Value, s string) error {
 		return fmt.Errorf("cannot be set from the environment")
 	}
 	return nil
+}
+
+// hasTokenParam reports whether a URL carries a token-like query parameter
+// (access_token in any case or escaping, or any name with "token").
+func hasTokenParam(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return strings.Contains(strings.ToLower(raw), "token")
+	}
+	for name := range u.Query() {
+		if strings.Contains(strings.ToLower(name), "token") {
+			return true
+		}
+	}
+	return false
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+): `)
+
+// yamlProblems turns a YAML decoding error into problems that name the key
+// at fault: "line 5: cannot unmarshal …" becomes "etcd.session_ttl (line
+// 5): cannot unmarshal …".
+func yamlProblems(doc []byte, err error) []string {
+	var root yaml.Node
+	_ = yaml.Unmarshal(doc, &root)
+	keys := map[int]string{}
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		switch n.Kind {
+		case yaml.DocumentNode, yaml.SequenceNode:
+			for _, c := range n.Content {
+				walk(c, path)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := n.Content[i]
+				p := k.Value
+				if path != "" {
+					p = path + "." + k.Value
+				}
+				keys[k.Line] = p
+				walk(n.Content[i+1], p)
+			}
+		}
+	}
+	walk(&root, "")
+	var lines []string
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		lines = te.Errors
+	} else {
+		lines = []string{strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	out := make([]string, 0, len(lines))
+	for _, l := range lines {
+		if m := yamlLine.FindStringSubmatch(l); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			if key, ok := keys[n]; ok {
+				l = key + " (" + strings.TrimSuffix(m[0], ": ") + "): " + strings.TrimPrefix(l, m[0])
+			}
+		}
+		out = append(out, l)
+	}
+	return out
 }

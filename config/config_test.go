@@ -106,3 +106,22 @@ func TestDeployExamplesLoad(t *testing.T) {
 		}
 	}
 }
+
+func TestYAMLTypeErrorNamesTheKey(t *testing.T) {
+	t.Setenv("ZCC_ZOOM_CLIENT_SECRET", "x")
+	p := write(t, strings.Replace(good, "etcd:\n", "etcd:\n  session_ttl: banana\n", 1))
+	_, err := config.Load(p)
+	if err == nil || !strings.Contains(err.Error(), "etcd.session_ttl (line 3)") || !strings.Contains(err.Error(), p) {
+		t.Fatalf("error does not name the key and file: %v", err)
+	}
+}
+
+func TestTokenInSubscriptionURLInAnyForm(t *testing.T) {
+	t.Setenv("ZCC_ZOOM_CLIENT_SECRET", "x")
+	for _, q := range []string{"access_token=SECRETV", "ACCESS_TOKEN=SECRETV", "access%5Ftoken=SECRETV", "token=SECRETV"} {
+		_, err := config.Load(write(t, strings.Replace(good, "subscriptionId=sub-a", "subscriptionId=sub-a&"+q, 1)))
+		if err == nil || !strings.Contains(err.Error(), "zoom.subscription_url") || strings.Contains(err.Error(), "SECRETV") {
+			t.Errorf("%s: %v", q, err)
+		}
+	}
+}

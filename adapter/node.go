@@ -60,7 +60,9 @@ type NodeConfig struct {
 	DegradedAfter time.Duration
 	// Version and Address are published in the membership record.
 	Version, Address string
-	Logger           zerolog.Logger
+	// Logger should already carry the node's id (key "node"): the node
+	// adds only the epoch, as leader.
+	Logger zerolog.Logger
 }
 
 // Node is one RIS node: it keeps its subscription and mirror hot, campaigns
@@ -159,7 +161,7 @@ func NewNode(cfg NodeConfig, cl *cluster.Cluster, sink Sink, source Source) (*No
 		cfg.DegradedAfter = 10 * time.Second
 	}
 	n := &Node{cfg: cfg, cl: cl, mirror: cl.NewMirror(), sink: sink, source: source,
-		log:     cfg.Logger.With().Str("node", cfg.Name).Logger(),
+		log:     cfg.Logger,
 		inbox:   make(chan *events.Event, 65536),
 		stopped: make(chan struct{}),
 		pending: map[string]*pendingEvent{}, health: cl.NewHealthPublisher()}

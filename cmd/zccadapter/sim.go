@@ -93,7 +93,7 @@ func simRecorderCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r := recorder.New(log.With().Str("component", "sim-recorder").Logger())
+			r := recorder.New(log)
 			return serve(cmd.Context(), listen, r.Handler(), log, "reference recorder")
 		},
 	}

@@ -27,6 +27,7 @@ func drillCmd() *cobra.Command {
 		t                   drill.Traffic
 		ttl                 time.Duration
 		crashAt, gracefulAt time.Duration
+		compose             string
 	)
 	cmd := &cobra.Command{
 		Use:   "drill",
@@ -35,7 +36,9 @@ func drillCmd() *cobra.Command {
 			"as separate processes on 127.0.0.1, runs call traffic and the scenario's faults, then\n" +
 			"checks the recorder's ledger against the simulator's ground truth (G1–G4, G6).\n" +
 			"Without --scenario: SIGKILL the leader mid-traffic and restart it, later SIGTERM the\n" +
-			"new leader. Scenario files: deploy/scenarios/. Exit status 1 when any check fails.",
+			"new leader. Scenario files: deploy/scenarios/. Exit status 1 when any check fails.\n" +
+			"With --compose: the same against the docker-compose lab (docker-compose.yml), through\n" +
+			"the Docker CLI; images from deploy/docker/build.sh. A lab it brings up it takes down.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(logLevelFlag(cmd, "warn"))
@@ -52,6 +55,17 @@ func drillCmd() *cobra.Command {
 				return err
 			}
 			o.Scenario, o.Logger, o.Progress = sc, log, cmd.ErrOrStderr()
+			if compose != "" {
+				file := compose
+				if file == "auto" {
+					file = ""
+				}
+				be, err := drill.NewCompose(drill.ComposeConfig{File: file, WorkDir: o.WorkDir, Progress: o.Progress}, sc)
+				if err != nil {
+					return err
+				}
+				o.Backend, o.WorkDir = be, be.Dir()
+			}
 			if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 				o.Live = true
 			}
@@ -65,6 +79,9 @@ func drillCmd() *cobra.Command {
 					}
 				}
 			}
+			if err != nil && cmd.Context().Err() != nil {
+				return exitErr{msg: "drill interrupted; every process it started was stopped", code: 130}
+			}
 			if err != nil {
 				return err
 			}
@@ -76,6 +93,8 @@ func drillCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&scenario, "scenario", "", "scenario file (YAML); default: crash then graceful failover")
+	f.StringVar(&compose, "compose", "", "drill the docker-compose lab instead of local processes; =FILE: its compose file (default: docker-compose.yml here or above)")
+	f.Lookup("compose").NoOptDefVal = "auto"
 	f.StringVar(&report, "report", "", "write the JSON report to this file")
 	f.StringVar(&o.Timeline, "timeline", "", "write an HTML timeline (roles, faults, segments) to this file")
 	f.StringVar(&o.WorkDir, "work-dir", "", "directory for configs, data and logs (default: a new temporary one)")

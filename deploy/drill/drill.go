@@ -65,7 +65,7 @@ type Options struct {
 // Report is the drill's result, written as JSON by --report.
 type Report struct {
 	Scenario   string             `json:"scenario"`
-	Verdict    string             `json:"verdict"` // "pass" or "fail"
+	Verdict    string             `json:"verdict"` // "pass", "fail" or "interrupted"
 	StartedAt  time.Time          `json:"started_at"`
 	DurationMS int64              `json:"duration_ms"`
 	WorkDir    string             `json:"work_dir,omitempty"`
@@ -196,6 +196,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if !inv.Pass {
 			d.rep.Verdict = "fail"
 		}
+	}
+	if ctx.Err() != nil {
+		d.rep.Verdict = "interrupted"
+		d.rep.Errors = []string{"interrupted before the checks ran"}
 	}
 	if d.rep.Verdict == "pass" && !o.KeepWorkDir && o.WorkDir != "" {
 		os.RemoveAll(o.WorkDir)

@@ -212,6 +212,10 @@ func (s *Scenario) Validate() error {
 	if s.SessionTTL < 2*time.Second {
 		errs = append(errs, fmt.Errorf("session_ttl: %s is below the 2s minimum", s.SessionTTL))
 	}
+	if t := s.Traffic; t.Agents < 1 || t.CallsPerSecond <= 0 || t.MinCall <= 0 || t.Duration <= 0 {
+		errs = append(errs, fmt.Errorf("traffic: agents (%d), calls_per_second (%g), min_call (%s) and duration (%s) must be positive",
+			t.Agents, t.CallsPerSecond, t.MinCall, t.Duration))
+	}
 	if s.Traffic.MaxCall < s.Traffic.MinCall {
 		errs = append(errs, fmt.Errorf("traffic.max_call %s is below traffic.min_call %s", s.Traffic.MaxCall, s.Traffic.MinCall))
 	}

@@ -47,6 +47,21 @@ type lab struct {
 	log    zerolog.Logger
 	// tune, when set, adjusts each node's configuration before it starts.
 	tune func(*config.Config)
+	// closers run in reverse order on close.
+	closers []func()
+	closed  bool
+}
+
+// close stops every node, then the simulators and etcd. Idempotent; also
+// run by t.Cleanup.
+func (l *lab) close() {
+	if l.closed {
+		return
+	}
+	l.closed = true
+	for i := len(l.closers) - 1; i >= 0; i-- {
+		l.closers[i]()
+	}
 }
 
 const labSecret = "lab-client-secret-3f9a71c2"
@@ -54,22 +69,25 @@ const labSecret = "lab-client-secret-3f9a71c2"
 func newLab(t *testing.T) *lab {
 	t.Helper()
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel).With().Timestamp().Logger()
+	l := &lab{t: t, secret: labSecret, log: log}
+	t.Cleanup(l.close)
 	e, err := cluster.StartEmbedded(cluster.EmbedConfig{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(e.Close)
+	l.etcd = e
+	l.closers = append(l.closers, e.Close)
 	z, err := zoom.New(zoom.Config{AccountID: "acct-lab", ClientID: "lab-client", ClientSecret: labSecret,
 		Subscriptions: []string{"sub-a", "sub-b", "sub-c"}, Logger: log.With().Str("component", "sim-zoom").Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	zts := httptest.NewServer(z.Handler())
-	t.Cleanup(func() { z.Close(); zts.Close() })
-	r := recorder.New(log.With().Str("component", "sim-recorder").Logger())
-	rts := httptest.NewServer(r.Handler())
-	t.Cleanup(rts.Close)
-	return &lab{t: t, etcd: e, zoom: z, zoomTS: zts, rec: r, recTS: rts, secret: labSecret, log: log}
+	l.zoom, l.zoomTS = z, httptest.NewServer(z.Handler())
+	l.closers = append(l.closers, func() { z.Close(); l.zoomTS.Close() })
+	l.rec = recorder.New(log.With().Str("component", "sim-recorder").Logger())
+	l.recTS = httptest.NewServer(l.rec.Handler())
+	l.closers = append(l.closers, l.recTS.Close)
+	return l
 }
 
 func (l *lab) config(name string) *config.Config {
@@ -124,7 +142,7 @@ func (l *lab) start(name string) *labNode {
 		defer cl.Close()
 		parts.Node.Run(ctx) //nolint:errcheck // nil after ctx
 	}()
-	l.t.Cleanup(n.stop)
+	l.closers = append(l.closers, n.stop)
 	return n
 }
 

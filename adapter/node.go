@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,11 @@ type NodeConfig struct {
 	// does not show before handing it to the leader through etcd. Default
 	// 2s.
 	HandoffGrace time.Duration
+	// HoldBack is how long a live leader holds an event that ends a leg
+	// before applying it, so that an earlier event its own socket missed can
+	// still arrive from a standby (handoff) and land before the stop.
+	// Default HandoffGrace + 1s; negative disables it.
+	HoldBack time.Duration
 	// BatchSize is the most events one leader txn logs. Default 32 (each
 	// event takes up to three ops of etcd's 128-op txn limit).
 	BatchSize int
@@ -150,6 +156,9 @@ func NewNode(cfg NodeConfig, cl *cluster.Cluster, sink Sink, source Source) (*No
 	}
 	if cfg.HandoffGrace == 0 {
 		cfg.HandoffGrace = 2 * time.Second
+	}
+	if cfg.HoldBack == 0 {
+		cfg.HoldBack = cfg.HandoffGrace + time.Second
 	}
 	if cfg.BatchSize <= 0 || cfg.BatchSize > 40 {
 		cfg.BatchSize = 32
@@ -525,7 +534,10 @@ type leader struct {
 	// Early events waiting for an earlier fact, by engagement, and when
 	// each was parked, by dedup key.
 	parked   map[string][]*events.Event
-	parkedAt map[string]time.Time
+	parkedAt map[string]parkInfo
+	// live is false while the promotion backlog is applied (no hold-back
+	// then: the backlog is applied in event time order at once).
+	live bool
 }
 
 type batch struct {
@@ -552,6 +564,20 @@ func (n *Node) lead(ctx context.Context, term *cluster.Term) {
 		cancel()
 		stopOnShutdown()
 		watchers.Wait()
+		if term.Valid() && L.live && len(L.parked) > 0 {
+			// Held-back events may exist nowhere else (a standby that
+			// was not connected when they came): apply them now, in
+			// event time order, within a short budget, before resigning.
+			dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			L.ctx = dctx
+			for id := range L.parked {
+				if err := L.retryParked(id, true); err != nil {
+					log.Warn().Err(err).Msg("applying held-back events at stop failed; the successor replays those it has")
+					break
+				}
+			}
+			dcancel()
+		}
 		if term.Valid() {
 			fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 500*time.Millisecond)
 			if err := L.flush(fctx); err != nil {
@@ -645,6 +671,7 @@ func (n *Node) lead(ctx context.Context, term *cluster.Term) {
 		return
 	}
 	n.setRole(RoleLeader, epoch)
+	L.live = true
 	log.Info().Int("backlog", len(backlog)).Int("engagements", len(L.engs)).Msg("leader is live")
 
 	handoffs := make(chan cluster.Handoff, 256)
@@ -658,7 +685,7 @@ func (n *Node) lead(ctx context.Context, term *cluster.Term) {
 	}()
 	prune := time.NewTicker(30 * time.Second)
 	defer prune.Stop()
-	expire := time.NewTicker(n.cfg.HandoffGrace / 4)
+	expire := time.NewTicker(100 * time.Millisecond)
 	defer expire.Stop()
 	for {
 		var err error
@@ -668,7 +695,7 @@ func (n *Node) lead(ctx context.Context, term *cluster.Term) {
 		case h := <-handoffs:
 			err = L.handoff(h)
 		case <-expire.C:
-			err = L.expireParked(3 * n.cfg.HandoffGrace)
+			err = L.releaseParked(3 * n.cfg.HandoffGrace)
 			n.checkHealth(lctx)
 			if err == nil && n.degraded() && n.healthyPeer(lctx) {
 				log.Warn().Dur("socket_down", time.Since(time.Unix(0, n.downSince.Load()))).
@@ -733,7 +760,7 @@ func (L *leader) load(s *cluster.Snapshot) error {
 		L.engs[id] = &e
 	}
 	L.batch = batch{engs: map[string]*Engagement{}, handoffs: map[string]struct{}{}}
-	L.parked, L.parkedAt = map[string][]*events.Event{}, map[string]time.Time{}
+	L.parked, L.parkedAt = map[string][]*events.Event{}, map[string]parkInfo{}
 	return nil
 }
 
@@ -836,8 +863,16 @@ func (L *leader) handoff(h cluster.Handoff) error {
 
 // process applies one event as leader: rules, commands (sent before the
 // event is logged, so a crash between the two replays the event and the
-// recorder answers duplicate), then the batch. An Early event is parked
-// until the fact it waits for arrives (typically through a handoff).
+// recorder answers duplicate), then the batch.
+//
+// Two kinds of event wait instead (they stay pending, unlogged, so a
+// successor replays them): an Early event, until the fact it needs arrives
+// (typically through a handoff); and, when live, an event that ends a leg
+// (user_ended, consumer_ended, engagement_ended), for the hold-back time, so
+// that an earlier event this node's socket missed — a resume, another
+// agent's answer — can still arrive from a standby and be applied before
+// the stop. Stops carry the event's own time, so the delay changes no
+// recording boundary.
 func (L *leader) process(ev *events.Event) error {
 	n := L.n
 	if _, done := L.applied[ev.Key]; done {
@@ -849,30 +884,56 @@ func (L *leader) process(ev *events.Event) error {
 		return nil
 	}
 	id := EngagementID(ev)
+	if L.live && n.cfg.HoldBack > 0 && endsLeg(ev) {
+		L.park(id, ev, time.Now().Add(n.cfg.HoldBack))
+		return nil
+	}
 	eng, cmds, outcome := n.cfg.Rules.Apply(L.engs[id].Clone(), ev)
 	if outcome == Early {
-		L.parked[id] = append(L.parked[id], ev)
-		L.parkedAt[ev.Key] = time.Now()
-		n.count(func(s *NodeStatus) { s.Parked = len(L.parkedAt) })
+		L.park(id, ev, time.Time{})
 		return nil
 	}
 	if err := L.apply(ev, id, eng, cmds, outcome); err != nil {
 		return err
 	}
 	if outcome == Applied && len(L.parked[id]) > 0 {
-		return L.retryParked(id)
+		return L.retryParked(id, false)
 	}
 	return nil
 }
 
+// endsLeg reports whether an event stops segments.
+func endsLeg(ev *events.Event) bool {
+	switch strings.TrimPrefix(ev.Name, "contact_center.") {
+	case "engagement_user_ended", "engagement_consumer_ended", "engagement_ended":
+		return true
+	}
+	return false
+}
+
+// parked is a waiting event: since when, and until when it is held back
+// (zero: not held, only Early).
+type parkInfo struct{ at, until time.Time }
+
+func (L *leader) park(id string, ev *events.Event, until time.Time) {
+	L.parked[id] = append(L.parked[id], ev)
+	L.parkedAt[ev.Key] = parkInfo{at: time.Now(), until: until}
+	L.n.count(func(s *NodeStatus) { s.Parked = len(L.parkedAt) })
+}
+
 // retryParked applies, in event time order, the parked events of one
-// engagement that are no longer Early, until none changes.
-func (L *leader) retryParked(id string) error {
+// engagement that are neither held back (unless force) nor Early any more,
+// until none changes.
+func (L *leader) retryParked(id string, force bool) error {
+	now := time.Now()
 	for progress := true; progress; {
 		progress = false
 		list := L.parked[id]
 		sort.SliceStable(list, func(i, j int) bool { return list[i].Time.Before(list[j].Time) })
 		for i, ev := range list {
+			if !force && now.Before(L.parkedAt[ev.Key].until) {
+				continue
+			}
 			eng, cmds, outcome := L.n.cfg.Rules.Apply(L.engs[id].Clone(), ev)
 			if outcome == Early {
 				continue
@@ -900,13 +961,24 @@ func (L *leader) unpark(id string, i int) {
 	L.n.count(func(s *NodeStatus) { s.Parked = len(L.parkedAt) })
 }
 
-// expireParked gives up waiting for parked events older than limit.
-func (L *leader) expireParked(limit time.Duration) error {
+// releaseParked applies held-back events whose time has come, and gives up
+// waiting for Early events parked longer than limit.
+func (L *leader) releaseParked(limit time.Duration) error {
 	now := time.Now()
+	for id, list := range L.parked {
+		for _, ev := range list {
+			if u := L.parkedAt[ev.Key].until; !u.IsZero() && !now.Before(u) {
+				if err := L.retryParked(id, false); err != nil {
+					return err
+				}
+				break
+			}
+		}
+	}
 	for id, list := range L.parked {
 		for i := len(list) - 1; i >= 0; i-- {
 			ev := list[i]
-			if now.Sub(L.parkedAt[ev.Key]) < limit {
+			if p := L.parkedAt[ev.Key]; now.Before(p.until) || now.Sub(p.at) < limit {
 				continue
 			}
 			L.unpark(id, i)

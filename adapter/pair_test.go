@@ -3,6 +3,7 @@ package adapter_test
 import (
 	"context"
 	"errors"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -31,6 +32,16 @@ func checkLedger(t *testing.T, l *lab, truth traffic.Truth) {
 		time.Sleep(50 * time.Millisecond) // polling interval
 	}
 	ledger := l.rec.Ledger()
+	if !g1.Pass && os.Getenv("ZCC_DEBUG_LEDGER") != "" {
+		for _, e := range ledger.Entries {
+			if e.Command != nil {
+				t.Logf("LEDGER %d %s %s %s %s ep=%d node=%s at=%s", e.Seq, e.Result, e.Command.Action, e.Command.SegmentID, e.Command.Event, e.Command.Epoch, e.Command.Node, e.ReceivedAt.Format("15:04:05.000"))
+			}
+		}
+		for _, s := range truth.Segments {
+			t.Logf("TRUTH %s %v", s.SegmentID, s.Actions)
+		}
+	}
 	for _, inv := range []verify.Invariant{g1, g2, verify.CheckFencing(ledger), verify.Order(ledger)} {
 		if !inv.Pass {
 			t.Errorf("%s %s failed: %s; %v", inv.ID, inv.Name, inv.Evidence, inv.Details)

@@ -41,7 +41,9 @@ func run() error {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().String("log-level", "", "log level: debug, info, warn, error (default: the config's, else info)")
-	root.AddCommand(runCmd(), drillCmd(), etcdCmd(), simCmd(), versionCmd())
+	root.AddCommand(runCmd(), drillCmd(), etcdCmd(), simCmd(), versionCmd(), authCmd())
+	root.AddCommand(statusCmd(), doctorCmd())
+	root.AddCommand(healthCmd())
 	return root.ExecuteContext(ctx)
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -64,13 +65,13 @@ func runNode(ctx context.Context, cfg *config.Config, log zerolog.Logger) error 
 		return fmt.Errorf("http_addr %s: %w", cfg.HTTPAddr, err)
 	}
 	cfg.Version = version
-	parts, err := adapter.Build(cfg, cl, ln.Addr().String(), nil, log)
+	parts, err := adapter.Build(cfg, cl, advertiseAddr(cfg.HTTPAdvertiseAddr, ln.Addr()), nil, log)
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	node, client := parts.Node, parts.Client
-	srv := &http.Server{Handler: node.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: parts.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()
 	log.Info().Str("http", ln.Addr().String()).Str("subscription", client.SubscriptionID()).Str("version", version).Msg("node starting")
@@ -85,4 +86,23 @@ func runNode(ctx context.Context, cfg *config.Config, log zerolog.Logger) error 
 	}
 	log.Info().Msg("node stopped")
 	return runErr
+}
+
+// advertiseAddr is the HTTP address published in the membership record:
+// configured, else the listener's, with an unspecified host (0.0.0.0, ::)
+// replaced by the hostname so that other hosts can reach it.
+func advertiseAddr(configured string, ln net.Addr) string {
+	if configured != "" {
+		return configured
+	}
+	host, port, err := net.SplitHostPort(ln.String())
+	if err != nil {
+		return ln.String()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		if h, err := os.Hostname(); err == nil && h != "" {
+			return net.JoinHostPort(h, port)
+		}
+	}
+	return ln.String()
 }

@@ -92,7 +92,8 @@ func Build(cfg *config.Config, cl *cluster.Cluster, address string, httpClient *
 		URL: cfg.Zoom.SubscriptionURL, Tokens: p.Tokens,
 		Handler:           func(ev *events.Event) { p.Node.Deliver(ev) },
 		HeartbeatInterval: cfg.Zoom.HeartbeatInterval, WatchdogTimeout: cfg.Zoom.WatchdogTimeout,
-		Logger: log.With().Str("component", "subscription").Logger(),
+		SecretToken: cfg.Zoom.SecretToken,
+		Logger:      log.With().Str("component", "subscription").Logger(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("zoom: %w", err)

@@ -66,7 +66,8 @@ func (l *lab) close() {
 
 const labSecret = "lab-client-secret-3f9a71c2"
 
-func newLab(t *testing.T) *lab {
+// newLab starts a lab; opts adjust the simulated Zoom's configuration.
+func newLab(t *testing.T, opts ...func(*zoom.Config)) *lab {
 	t.Helper()
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel).With().Timestamp().Logger()
 	l := &lab{t: t, secret: labSecret, log: log}
@@ -77,8 +78,12 @@ func newLab(t *testing.T) *lab {
 	}
 	l.etcd = e
 	l.closers = append(l.closers, e.Close)
-	z, err := zoom.New(zoom.Config{AccountID: "acct-lab", ClientID: "lab-client", ClientSecret: labSecret,
-		Subscriptions: []string{"sub-a", "sub-b", "sub-c"}, Logger: log.With().Str("component", "sim-zoom").Logger()})
+	zc := zoom.Config{AccountID: "acct-lab", ClientID: "lab-client", ClientSecret: labSecret,
+		Subscriptions: []string{"sub-a", "sub-b", "sub-c"}, Logger: log.With().Str("component", "sim-zoom").Logger()}
+	for _, o := range opts {
+		o(&zc)
+	}
+	z, err := zoom.New(zc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,6 +123,7 @@ func (l *lab) config(name string) *config.Config {
 type labNode struct {
 	name   string
 	node   *adapter.Node
+	parts  *adapter.Parts
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -136,7 +142,7 @@ func (l *lab) start(name string) *labNode {
 		l.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	n := &labNode{name: name, node: parts.Node, cancel: cancel, done: make(chan struct{})}
+	n := &labNode{name: name, node: parts.Node, parts: parts, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(n.done)
 		defer cl.Close()

@@ -245,3 +245,31 @@ func TestNodeRefusesSharedSubscriptionOrName(t *testing.T) {
 		t.Fatalf("a lost leadership to a refused node: %s", s.Role)
 	}
 }
+
+// TestMessageSignaturesVerified: with the app's secret token configured, a
+// node accepts frames signed with it and drops (and counts) frames whose
+// x-zm-signature does not match.
+func TestMessageSignaturesVerified(t *testing.T) {
+	l := newLab(t, func(c *zoom.Config) { c.SecretToken = "app-secret-token-1" })
+	l.tune = func(c *config.Config) {
+		c.Zoom.SecretToken = "app-secret-token-1"
+		if c.Node == "b" {
+			c.Zoom.SecretToken = "a-stale-secret-token"
+		}
+	}
+	a := l.start("a")
+	a.waitRole(t, adapter.RoleLeader, 10*time.Second)
+	b := l.start("b")
+	b.waitRole(t, adapter.RoleStandby, 10*time.Second)
+	now := time.Now().UTC()
+	both := []string{"sub-a", "sub-b"}
+	l.sendEvent("contact_center.engagement_user_answered", "eng-sig", "usr-sig", both, now, nil)
+	waitFor(t, 10*time.Second, "the signed start at the recorder", func() bool { return len(l.applied("eng-sig/usr-sig")) == 1 })
+	waitFor(t, 10*time.Second, "b to count the bad signature", func() bool {
+		return b.node.Status().Received == 0 && metricBadSignatures(b) > 0
+	})
+}
+
+// metricBadSignatures reads the subscription client's counter through the
+// node's Source.
+func metricBadSignatures(n *labNode) int64 { return n.parts.Client.Status().BadSignatures }

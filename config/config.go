@@ -136,6 +136,11 @@ type Zoom struct {
 	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
 	// WatchdogTimeout: a socket silent this long is closed. Default 45s.
 	WatchdogTimeout time.Duration `yaml:"watchdog_timeout"`
+	// SecretToken is the app's secret token; when set, every message
+	// frame's x-zm-signature is verified and a mismatch dropped and counted.
+	// Prefer ZCC_ZOOM_SECRET_TOKEN or SecretTokenFile.
+	SecretToken     string `yaml:"secret_token"`
+	SecretTokenFile string `yaml:"secret_token_file"`
 	// DegradedAfter: a node whose socket has been down this long reports
 	// itself degraded; a degraded leader hands over to a standby whose
 	// socket is up. Default 10s.
@@ -218,6 +223,7 @@ func load(path string, needSecret bool) (*Config, error) {
 		*dst = strings.TrimSpace(string(b))
 	}
 	readSecret("zoom.client_secret_file", &c.Zoom.ClientSecret, c.Zoom.ClientSecretFile)
+	readSecret("zoom.secret_token_file", &c.Zoom.SecretToken, c.Zoom.SecretTokenFile)
 	readSecret("etcd.password_file", &c.Etcd.Password, c.Etcd.PasswordFile)
 	readSecret("recorder.bearer_token_file", &c.Recorder.BearerToken, c.Recorder.BearerTokenFile)
 	c.SetDefaults()

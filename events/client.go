@@ -96,7 +96,13 @@ type ClientConfig struct {
 	HTTPClient *http.Client
 	// Logger receives the client's logs, with a "subscription" field added.
 	// The zero Logger discards them.
-	Logger zerolog.Logger
+	// SecretToken, when set, is the app's secret token: every message
+	// frame's x-zm-signature must equal "v0=" + hex(HMAC-SHA256(SecretToken,
+	// "v0:" + x-zm-request-timestamp + ":" + content)) (PROTOCOL.md §1, the
+	// webhook scheme, M); a mismatch is counted and the frame dropped.
+	// Empty: no verification. A secret: never logged.
+	SecretToken string
+	Logger      zerolog.Logger
 }
 
 // withDefaults returns c with zero fields set to their defaults.
@@ -216,6 +222,9 @@ type ClientStatus struct {
 	Events int64
 	// Malformed counts frames and events that failed to parse.
 	Malformed int64
+	// BadSignatures counts message frames dropped because their
+	// x-zm-signature did not match (only with a SecretToken).
+	BadSignatures int64
 	// Unknown counts delivered events whose name is not known (Event.Known false).
 	Unknown int64
 	// Oversize counts frames larger than ReadLimit.
@@ -601,8 +610,15 @@ func (c *Client) readLoop(ctx context.Context, conn *websocket.Conn, cs *connSta
 	}
 }
 
-// handleMessage parses a message frame's event and hands it to the Handler.
+// handleMessage verifies (when a secret token is configured) and parses a
+// message frame's event and hands it to the Handler.
 func (c *Client) handleMessage(f Frame, cs *connState) {
+	if c.cfg.SecretToken != "" && !VerifySignature(c.cfg.SecretToken, f) {
+		c.update(func(s *ClientStatus) { s.BadSignatures++ })
+		c.once(zerolog.WarnLevel, "bad-signature").
+			Msg("dropping a message frame whose x-zm-signature does not match (check zoom.secret_token; further ones are counted)")
+		return
+	}
 	ev, err := Parse([]byte(f.Content))
 	if err != nil {
 		c.malformed("event", err)

@@ -111,6 +111,8 @@ func (l *Local) Start(ctx context.Context) error {
 	b := make([]byte, 24)
 	_, _ = rand.Read(b)
 	l.secret = hex.EncodeToString(b)
+	_, _ = rand.Read(b)
+	signing := hex.EncodeToString(b) // the app's secret token: frames are signed and verified
 	l.etcdURL = fmt.Sprintf("http://127.0.0.1:%d", ep)
 	l.etcd = newProc("etcd", l.bin, logDir, nil, "etcd", "--data-dir", filepath.Join(l.dir, "etcd"),
 		"--listen-client-url", l.etcdURL, "--listen-peer-url", fmt.Sprintf("http://127.0.0.1:%d", pp))
@@ -119,7 +121,7 @@ func (l *Local) Start(ctx context.Context) error {
 	for i, n := range l.nodes {
 		subs[i] = "sub-" + n
 	}
-	l.zoom = newProc("zoom", l.bin, logDir, []string{"ZCC_SIM_CLIENT_SECRET=" + l.secret}, "sim", "zoom",
+	l.zoom = newProc("zoom", l.bin, logDir, []string{"ZCC_SIM_CLIENT_SECRET=" + l.secret, "ZCC_SIM_SECRET_TOKEN=" + signing}, "sim", "zoom",
 		"--listen", fmt.Sprintf("127.0.0.1:%d", zp), "--account-id", "acct-drill", "--client-id", "drill-client",
 		"--subscriptions", strings.Join(subs, ","))
 	l.recURL = fmt.Sprintf("http://127.0.0.1:%d", rp)
@@ -172,7 +174,8 @@ rules:
 		if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 			return fmt.Errorf("drill: %w", err)
 		}
-		p := newProc("node-"+name, l.bin, logDir, []string{"ZCC_ZOOM_CLIENT_SECRET=" + l.secret}, "run", "--config", cfgPath)
+		p := newProc("node-"+name, l.bin, logDir, []string{"ZCC_ZOOM_CLIENT_SECRET=" + l.secret, "ZCC_ZOOM_SECRET_TOKEN=" + signing},
+			"run", "--config", cfgPath)
 		l.procs[name] = p
 		if err := p.start(); err != nil {
 			return err

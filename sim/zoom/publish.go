@@ -3,9 +3,6 @@ package zoom
 import (
 	"bytes"
 	"container/heap"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -16,6 +13,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/zccadapter/zccadapter/events"
 )
 
 // Message-frame header names (PROTOCOL §1).
@@ -297,9 +296,7 @@ func (s *Server) messageFrame(content string) []byte {
 // Sign returns the x-zm-signature of a message frame: "v0=" +
 // hex(HMAC-SHA256(secretToken, "v0:"+timestamp+":"+content)).
 func Sign(secretToken, timestamp, content string) string {
-	m := hmac.New(sha256.New, []byte(secretToken))
-	m.Write([]byte("v0:" + timestamp + ":" + content))
-	return "v0=" + hex.EncodeToString(m.Sum(nil))
+	return events.Signature(secretToken, timestamp, content)
 }
 
 // decodeObject decodes raw as one JSON object, numbers kept verbatim; nil if

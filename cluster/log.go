@@ -79,29 +79,56 @@ type Handoff struct {
 
 // WatchHandoffs sends every handoff written after revision rev to out, until
 // ctx ends (then it returns ctx.Err()). It blocks on out: the leader loop is
-// its only reader. A compacted or broken watch is an error; the caller
-// re-reads a Snapshot.
+// its only reader. A broken watch (the member it used lost its leader or
+// went away) is resumed from the last revision seen, on whichever member
+// the client reaches; after a compaction the queue is re-read whole, so a
+// handoff may be delivered twice (the leader's dedup absorbs it). Only ctx
+// ends it: whether the caller still leads is the term's business.
 func (c *Cluster) WatchHandoffs(ctx context.Context, rev int64, out chan<- Handoff) error {
-	wctx := clientv3.WithRequireLeader(ctx)
-	wch := c.client.Watch(wctx, c.keys.HandoffPrefix(), clientv3.WithPrefix(), clientv3.WithRev(rev+1),
-		clientv3.WithFilterDelete())
-	for resp := range wch {
-		if err := resp.Err(); err != nil {
-			return fmt.Errorf("watch handoffs: %w", err)
+	send := func(key string, raw []byte) error {
+		select {
+		case out <- Handoff{Key: strings.TrimPrefix(key, c.keys.HandoffPrefix()), Raw: raw}:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		for _, ev := range resp.Events {
-			h := Handoff{Key: strings.TrimPrefix(string(ev.Kv.Key), c.keys.HandoffPrefix()), Raw: ev.Kv.Value}
-			select {
-			case out <- h:
-			case <-ctx.Done():
-				return ctx.Err()
+	}
+	for {
+		wch := c.client.Watch(clientv3.WithRequireLeader(ctx), c.keys.HandoffPrefix(), clientv3.WithPrefix(),
+			clientv3.WithRev(rev+1), clientv3.WithFilterDelete())
+		var werr error
+		for resp := range wch {
+			if werr = resp.Err(); werr != nil {
+				break
+			}
+			for _, ev := range resp.Events {
+				if err := send(string(ev.Kv.Key), ev.Kv.Value); err != nil {
+					return err
+				}
+			}
+			rev = max(rev, resp.Header.Revision)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		c.log.Debug().Err(werr).Int64("revision", rev).Msg("handoff watch broken; resuming")
+		if errors.Is(werr, rpctypes.ErrCompacted) {
+			resp, err := c.client.Get(ctx, c.keys.HandoffPrefix(), clientv3.WithPrefix())
+			if err == nil {
+				for _, kv := range resp.Kvs {
+					if err := send(string(kv.Key), kv.Value); err != nil {
+						return err
+					}
+				}
+				rev = resp.Header.Revision
 			}
 		}
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return errors.New("watch handoffs: channel closed")
 }
 
 // DedupLease returns a lease for dedup records and closed engagements: it

@@ -528,10 +528,12 @@ func (d *drill) takeover(ctx context.Context, fo *Failover) {
 // after etcd is back: the old leader's lease must expire first).
 func (d *drill) restartEtcd(ctx context.Context, a Action) error {
 	_, st, _ := d.waitLeader(ctx, "", 0, 5*time.Second)
+	stopAt := time.Now()
 	member, err := d.be.StopEtcd(ctx, a.Member)
 	if err != nil {
 		return err
 	}
+	downAt := time.Now()
 	down := a.For
 	if down == 0 {
 		down = time.Second
@@ -548,12 +550,27 @@ func (d *drill) restartEtcd(ctx context.Context, a Action) error {
 	d.smp.mark("etcd " + member + " back")
 	fo := Failover{Kind: "etcd-restart", From: st.Node, FromEpoch: st.Epoch, FaultAt: backAt,
 		BudgetMS: float64((d.sc.SessionTTL + 5*time.Second).Milliseconds())}
-	to, ts, err := d.waitLeader(ctx, "", st.Epoch, d.sc.SessionTTL+20*time.Second)
+	minEpoch := st.Epoch
+	if q, ok := d.be.(interface{ EtcdKeepsQuorum() bool }); ok && q.EtcdKeepsQuorum() {
+		// The other members kept quorum: the leader may keep its term, or
+		// a successor leads within the crash budget of the member going
+		// down (its graceful stop included), measured from the stop.
+		fo.FaultAt = stopAt
+		fo.BudgetMS = float64((d.sc.SessionTTL + time.Second + downAt.Sub(stopAt)).Milliseconds())
+		minEpoch = st.Epoch - 1
+	}
+	to, ts, err := d.waitLeader(ctx, "", minEpoch, d.sc.SessionTTL+20*time.Second)
 	if err != nil {
 		d.rep.Failovers = append(d.rep.Failovers, fo)
 		return fmt.Errorf("no leader after etcd came back: %w", err)
 	}
-	fo.To, fo.ToEpoch, fo.DetectMS = to, ts.Epoch, ms(ts.ElectedAt.Sub(backAt))
+	if ts.Epoch == st.Epoch {
+		fo.To, fo.ToEpoch, fo.Pass = to, ts.Epoch, true
+		d.rep.Failovers = append(d.rep.Failovers, fo)
+		d.progress("etcd back; %s kept its term (epoch %d) through the member's restart", to, ts.Epoch)
+		return nil
+	}
+	fo.To, fo.ToEpoch, fo.DetectMS = to, ts.Epoch, ms(ts.ElectedAt.Sub(fo.FaultAt))
 	d.takeover(ctx, &fo)
 	d.rep.Failovers = append(d.rep.Failovers, fo)
 	d.progress("etcd back; %s leads with epoch %d after %.0f ms (budget %.0f ms)", to, ts.Epoch, fo.TakeoverMS, fo.BudgetMS)

@@ -21,6 +21,9 @@ func (d *drill) verify(ctx context.Context, truth traffic.Truth, l rcapi.Ledger)
 	// failover itself no call event may have come yet).
 	for i := range d.rep.Failovers {
 		f := &d.rep.Failovers[i]
+		if f.ToEpoch == f.FromEpoch {
+			continue // the term survived (etcd kept quorum): no new term to time
+		}
 		for _, e := range l.Entries {
 			if e.Kind == "command" && e.Command != nil && e.Command.Epoch == f.ToEpoch && e.Result == rcapi.ResultApplied {
 				f.FirstCommandMS = ms(e.ReceivedAt.Sub(f.FaultAt))

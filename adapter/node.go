@@ -282,6 +282,15 @@ func (n *Node) checkMembership(ctx context.Context) error {
 	}
 }
 
+// recorderOK reports whether the sink's last attempt reached the recorder
+// (true for sinks that do not report health).
+func (n *Node) recorderOK() bool {
+	if h, ok := n.sink.(interface{ Health() SinkHealth }); ok {
+		return h.Health().OK
+	}
+	return true
+}
+
 // staleEpochWait returns how long to hold campaigning back after a stale
 // epoch refusal (doubling from 2s to 1m) and arms the hold.
 func (n *Node) staleEpochWait() time.Duration {
@@ -564,11 +573,13 @@ func (n *Node) lead(ctx context.Context, term *cluster.Term) {
 		cancel()
 		stopOnShutdown()
 		watchers.Wait()
-		if term.Valid() && L.live && len(L.parked) > 0 {
+		if term.Valid() && L.live && len(L.parked) > 0 && n.recorderOK() {
 			// Held-back events may exist nowhere else (a standby that
 			// was not connected when they came): apply them now, in
-			// event time order, within a short budget, before resigning.
-			dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			// event time order, before resigning — within a budget that
+			// keeps a graceful handover under 250 ms even when the
+			// recorder is failing (C-11).
+			dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), 120*time.Millisecond)
 			L.ctx = dctx
 			for id := range L.parked {
 				if err := L.retryParked(id, true); err != nil {

@@ -202,8 +202,8 @@ func (n *Node) Status() NodeStatus {
 	s.MirrorApplied, s.MirrorStates = n.mirror.Counts()
 	s.Degraded = n.degraded()
 	s.Recorder = SinkHealth{OK: true}
-	if h, ok := n.sink.(interface{ Health() SinkHealth }); ok && (s.Role == RoleLeader || s.Role == RolePromoting) {
-		s.Recorder = h.Health()
+	if s.Role == RoleLeader || s.Role == RolePromoting {
+		s.Recorder = n.sinkHealth()
 	}
 	return s
 }
@@ -282,14 +282,16 @@ func (n *Node) checkMembership(ctx context.Context) error {
 	}
 }
 
-// recorderOK reports whether the sink's last attempt reached the recorder
-// (true for sinks that do not report health).
-func (n *Node) recorderOK() bool {
+// sinkHealth is the sink's view of the recorder (OK for sinks that do not
+// report health).
+func (n *Node) sinkHealth() SinkHealth {
 	if h, ok := n.sink.(interface{ Health() SinkHealth }); ok {
-		return h.Health().OK
+		return h.Health()
 	}
-	return true
+	return SinkHealth{OK: true}
 }
+
+func (n *Node) recorderOK() bool { return n.sinkHealth().OK }
 
 // staleEpochWait returns how long to hold campaigning back after a stale
 // epoch refusal (doubling from 2s to 1m) and arms the hold.

@@ -44,6 +44,7 @@ func run() error {
 	root.AddCommand(runCmd(), drillCmd(), etcdCmd(), simCmd(), versionCmd(), authCmd())
 	root.AddCommand(statusCmd(), doctorCmd())
 	root.AddCommand(healthCmd())
+	root.AddCommand(serviceCmd())
 	return root.ExecuteContext(ctx)
 }
 

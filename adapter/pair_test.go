@@ -18,10 +18,10 @@ import (
 	"github.com/zccadapter/zccadapter/sim/zoom"
 )
 
-// checkLedger waits (bounded) for the recorder's ledger to match the truth,
-// then asserts G1, G2, G3 and G6.
-func checkLedger(t *testing.T, l *lab, truth traffic.Truth) {
-	t.Helper()
+// settle waits (bounded) for the recorder's ledger to match the truth and
+// returns G1, G2, G3 and G6 on it. With ZCC_DEBUG_LEDGER set, a G1 failure
+// also logs the whole ledger and the truth.
+func (l *lab) settle(t testing.TB, truth traffic.Truth) []verify.Invariant {
 	var g1, g2 verify.Invariant
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -42,7 +42,13 @@ func checkLedger(t *testing.T, l *lab, truth traffic.Truth) {
 			t.Logf("TRUTH %s %v", s.SegmentID, s.Actions)
 		}
 	}
-	for _, inv := range []verify.Invariant{g1, g2, verify.CheckFencing(ledger), verify.Order(ledger)} {
+	return []verify.Invariant{g1, g2, verify.CheckFencing(ledger), verify.Order(ledger)}
+}
+
+// checkLedger asserts settle's invariants.
+func checkLedger(t *testing.T, l *lab, truth traffic.Truth) {
+	t.Helper()
+	for _, inv := range l.settle(t, truth) {
 		if !inv.Pass {
 			t.Errorf("%s %s failed: %s; %v", inv.ID, inv.Name, inv.Evidence, inv.Details)
 		} else {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/zccadapter/zccadapter/adapter"
 	"github.com/zccadapter/zccadapter/sim/traffic"
-	"github.com/zccadapter/zccadapter/sim/verify"
 	"github.com/zccadapter/zccadapter/sim/zoom"
 )
 
@@ -78,17 +77,7 @@ func TestPropertyLedgerMatchesModel(t *testing.T) {
 		}
 		time.Sleep(4*time.Second - time.Since(start)) // traffic duration
 		truth := l.stopTraffic()
-		var g1, g2 verify.Invariant
-		deadline := time.Now().Add(15 * time.Second)
-		for {
-			g1, g2 = verify.CompareTruth(truth, l.rec.Ledger())
-			if g1.Pass && g2.Pass || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(50 * time.Millisecond) // polling interval
-		}
-		ledger := l.rec.Ledger()
-		for _, inv := range []verify.Invariant{g1, g2, verify.CheckFencing(ledger), verify.Order(ledger)} {
+		for _, inv := range l.settle(t, truth) {
 			if !inv.Pass {
 				rt.Fatalf("%s %s failed (faults a=%+v b=%+v, leader epoch %d): %s; %v", inv.ID, inv.Name, fa, fb, sa.Epoch, inv.Evidence, inv.Details)
 			}

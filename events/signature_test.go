@@ -19,8 +19,10 @@ func TestSignatureVerification(t *testing.T) {
 	for name, mut := range map[string]func(*events.Frame){
 		"other secret":   func(*events.Frame) {},
 		"content edited": func(f *events.Frame) { f.Content += " " },
-		"timestamp":      func(f *events.Frame) { f.Header = map[string]string{events.HeaderTimestamp: "1", events.HeaderSignature: f.Header[events.HeaderSignature]} },
-		"no headers":     func(f *events.Frame) { f.Header = nil },
+		"timestamp": func(f *events.Frame) {
+			f.Header = map[string]string{events.HeaderTimestamp: "1", events.HeaderSignature: f.Header[events.HeaderSignature]}
+		},
+		"no headers": func(f *events.Frame) { f.Header = nil },
 	} {
 		g := f
 		mut(&g)

@@ -27,8 +27,8 @@ func TestScenarioLibraryParses(t *testing.T) {
 
 func TestScenarioErrorsNameTheField(t *testing.T) {
 	cases := map[string]string{
-		"nodes: 1\n":                                     "nodes",
-		"session_ttl: 1s\n":                              "session_ttl",
+		"nodes: 1\n":        "nodes",
+		"session_ttl: 1s\n": "session_ttl",
 		"actions: [{at: 1s, do: explode, node: a}]\n":    "actions[0].do",
 		"actions: [{at: 1s, do: kill, node: z}]\n":       "node \"z\"",
 		"actions: [{at: 99m, do: kill, node: leader}]\n": "traffic.duration",

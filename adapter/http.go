@@ -9,7 +9,7 @@ import (
 // Handler serves a node's operational endpoints:
 //
 //	GET /healthz  200 while the process runs
-//	GET /readyz   200 when the node is leader or standby, its socket is up and (as leader) the recorder answers; 503 otherwise
+//	GET /readyz   200 when the node is leader or standby, reaches etcd, its socket is up and (as leader) the recorder answers; 503 otherwise
 //	GET /status   NodeStatus as JSON (no secrets)
 //	GET /metrics  Prometheus metrics (NewCollector, plus Go runtime and process metrics)
 //
@@ -29,6 +29,9 @@ func (n *Node) HandlerWith(opts MetricsOptions) http.Handler {
 		switch {
 		case s.Role != RoleLeader && s.Role != RoleStandby:
 			http.Error(w, "not ready: role "+s.Role, http.StatusServiceUnavailable)
+			return
+		case !s.EtcdOK:
+			http.Error(w, "not ready: etcd not reachable", http.StatusServiceUnavailable)
 			return
 		case n.source != nil && !s.SocketUp:
 			http.Error(w, "not ready: subscription socket down", http.StatusServiceUnavailable)

@@ -120,26 +120,29 @@ type NodeStatus struct {
 	SocketUp     bool      `json:"socket_up"`
 	// Recorder is the recorder's reachability as the leader last saw it
 	// (always OK on a standby, which does not talk to it).
-	Recorder      SinkHealth `json:"recorder"`
-	Degraded      bool       `json:"degraded"`
-	LastEventAt   time.Time  `json:"last_event_at,omitzero"`
-	Pending       int        `json:"pending"`
-	HandedOff     int64      `json:"handed_off"`
-	Received      int64      `json:"events_received"`
-	Deduplicated  int64      `json:"events_deduplicated"`
-	Applied       int64      `json:"events_applied"`
-	Late          int64      `json:"events_late"`
-	Parked        int        `json:"events_parked"`
-	Stale         int64      `json:"events_stale"`
-	Dropped       int64      `json:"events_dropped"`
-	Commands      int64      `json:"commands_sent"`
-	Duplicates    int64      `json:"commands_duplicate"`
-	Invalid       int64      `json:"commands_invalid"`
-	AgentUpdates  int64      `json:"agent_updates_sent"`
-	Terms         int64      `json:"terms"`
-	MirrorApplied int        `json:"mirror_dedup_keys"`
-	MirrorStates  int        `json:"mirror_engagements"`
-	LastError     string     `json:"last_error,omitempty"`
+	Recorder SinkHealth `json:"recorder"`
+	Degraded bool       `json:"degraded"`
+	// EtcdOK: the node's view of etcd is live (its mirror's watch runs on a
+	// member with a leader).
+	EtcdOK        bool      `json:"etcd_ok"`
+	LastEventAt   time.Time `json:"last_event_at,omitzero"`
+	Pending       int       `json:"pending"`
+	HandedOff     int64     `json:"handed_off"`
+	Received      int64     `json:"events_received"`
+	Deduplicated  int64     `json:"events_deduplicated"`
+	Applied       int64     `json:"events_applied"`
+	Late          int64     `json:"events_late"`
+	Parked        int       `json:"events_parked"`
+	Stale         int64     `json:"events_stale"`
+	Dropped       int64     `json:"events_dropped"`
+	Commands      int64     `json:"commands_sent"`
+	Duplicates    int64     `json:"commands_duplicate"`
+	Invalid       int64     `json:"commands_invalid"`
+	AgentUpdates  int64     `json:"agent_updates_sent"`
+	Terms         int64     `json:"terms"`
+	MirrorApplied int       `json:"mirror_dedup_keys"`
+	MirrorStates  int       `json:"mirror_engagements"`
+	LastError     string    `json:"last_error,omitempty"`
 }
 
 // NewNode returns a node. sink may not be nil; source may be nil in tests
@@ -201,6 +204,7 @@ func (n *Node) Status() NodeStatus {
 	}
 	s.MirrorApplied, s.MirrorStates = n.mirror.Counts()
 	s.Degraded = n.degraded()
+	s.EtcdOK = n.mirror.Healthy()
 	s.Recorder = SinkHealth{OK: true}
 	if s.Role == RoleLeader || s.Role == RolePromoting {
 		s.Recorder = n.sinkHealth()

@@ -170,6 +170,7 @@ type Mirror struct {
 	states  map[string][]byte
 	rev     int64
 	synced  bool
+	broken  bool // the last read or watch failed and has not recovered
 }
 
 // NewMirror returns an empty mirror; Run fills it.
@@ -185,6 +186,9 @@ func (m *Mirror) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		m.mu.Lock()
+		m.broken = true
+		m.mu.Unlock()
 		m.c.log.Debug().Err(err).Msg("mirror watch restarts")
 		select {
 		case <-time.After(200 * time.Millisecond):
@@ -200,7 +204,7 @@ func (m *Mirror) follow(ctx context.Context) error {
 		return err
 	}
 	m.mu.Lock()
-	m.applied, m.states, m.rev, m.synced = s.Applied, s.States, s.Revision, true
+	m.applied, m.states, m.rev, m.synced, m.broken = s.Applied, s.States, s.Revision, true, false
 	m.mu.Unlock()
 	k := m.c.keys
 	wch := m.c.client.Watch(clientv3.WithRequireLeader(ctx), k.Root(), clientv3.WithPrefix(), clientv3.WithRev(s.Revision+1))
@@ -240,6 +244,14 @@ func (m *Mirror) Applied(key string) bool {
 	defer m.mu.RUnlock()
 	_, ok := m.applied[key]
 	return ok
+}
+
+// Healthy reports whether the mirror has synced and its watch is not
+// broken: the node reaches an etcd member that has a leader.
+func (m *Mirror) Healthy() bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.synced && !m.broken
 }
 
 // Revision is the last etcd revision the mirror has seen (0 before sync).

@@ -217,9 +217,9 @@ func (l *Local) Fault(_ context.Context, node, action string) error {
 	case ActStop:
 		return p.signal(syscall.SIGTERM)
 	case ActPause:
-		return p.signal(syscall.SIGSTOP)
+		return p.signal(sigPause)
 	case ActResume:
-		return p.signal(syscall.SIGCONT)
+		return p.signal(sigResume)
 	case ActPartition:
 		l.proxies[node].SetMode(faultnet.Blackhole)
 		return nil
@@ -279,7 +279,7 @@ func (l *Local) Shutdown() {
 			wg.Add(1)
 			go func(p *proc) {
 				defer wg.Done()
-				_ = p.signal(syscall.SIGCONT)
+				_ = p.signal(sigResume)
 				p.stop(10 * time.Second)
 			}(p)
 		}

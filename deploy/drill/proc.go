@@ -47,7 +47,7 @@ func (p *proc) start() error {
 	cmd := exec.Command(p.bin, p.args...)
 	cmd.Env = append(os.Environ(), p.env...)
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		return fmt.Errorf("%s: start: %w", p.name, err)
@@ -71,6 +71,9 @@ func (p *proc) signal(sig syscall.Signal) error {
 	defer p.mu.Unlock()
 	if p.cmd == nil || p.cmd.Process == nil {
 		return fmt.Errorf("%s: not running", p.name)
+	}
+	if sig == 0 {
+		return fmt.Errorf("%s: this fault is not supported on this operating system", p.name)
 	}
 	return p.cmd.Process.Signal(sig)
 }

@@ -1,0 +1,241 @@
+package adapter_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/zccadapter/zccadapter/adapter"
+	"github.com/zccadapter/zccadapter/bench/kit"
+	"github.com/zccadapter/zccadapter/cluster"
+	"github.com/zccadapter/zccadapter/config"
+	"github.com/zccadapter/zccadapter/rcapi"
+	"github.com/zccadapter/zccadapter/sim/recorder"
+	"github.com/zccadapter/zccadapter/sim/zoom"
+)
+
+// benchLab is the full in-process lab of the latency benchmark: embedded
+// etcd, the simulated Zoom and the reference recorder as httptest servers,
+// and nodes built from configuration exactly as `zccadapter run` builds
+// them (subscription socket, shared token, HTTP sink), with the
+// production defaults of the rules.
+type benchLab struct {
+	b      *testing.B
+	etcd   *cluster.Embedded
+	zoom   *zoom.Server
+	zoomTS *httptest.Server
+	recTS  *httptest.Server
+
+	mu      sync.Mutex
+	sentAt  map[string]time.Time // kit.Key(engagement, event ms) → publish time
+	gotAt   map[string]time.Time // command id → first receipt at the recorder
+	cmds    []benchCmd
+	commits kit.Marks // the leader's write txns
+	mirror  kit.Marks // the standby mirror's watch deliveries
+}
+
+// benchCmd is one command's first receipt at the recorder.
+type benchCmd struct {
+	action, key string
+	at          time.Time
+}
+
+const benchLabSecret = "bench-lab-secret-5c1e"
+
+func newBenchLab(b *testing.B) *benchLab {
+	b.Helper()
+	l := &benchLab{b: b, etcd: benchEtcd(b), sentAt: map[string]time.Time{}, gotAt: map[string]time.Time{}}
+	z, err := zoom.New(zoom.Config{AccountID: "acct-bench", ClientID: "bench-client", ClientSecret: benchLabSecret,
+		Subscriptions: []string{"sub-a", "sub-b"}, Logger: zerolog.Nop()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	l.zoom, l.zoomTS = z, httptest.NewServer(z.Handler())
+	b.Cleanup(func() { z.Close(); l.zoomTS.Close() })
+	rec := recorder.New(zerolog.Nop())
+	h := rec.Handler()
+	// The recorder's receipt: when the command's request reaches it.
+	l.recTS = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/v1/commands" {
+			at := time.Now()
+			body, _ := io.ReadAll(r.Body)
+			var c rcapi.Command
+			if json.Unmarshal(body, &c) == nil {
+				l.mu.Lock()
+				if _, seen := l.gotAt[c.ID]; !seen {
+					l.gotAt[c.ID] = at
+					l.cmds = append(l.cmds, benchCmd{action: c.Action, key: kit.Key(c.EngagementID, c.At.UnixMilli()), at: at})
+				}
+				l.mu.Unlock()
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		h.ServeHTTP(w, r)
+	}))
+	b.Cleanup(l.recTS.Close)
+	return l
+}
+
+// start builds and runs node name; its etcd client is instrumented: the
+// leader's commits and the standby mirror's deliveries are timed.
+func (l *benchLab) start(name string) *benchNode {
+	b := l.b
+	b.Helper()
+	c := &config.Config{Node: name, HTTPAddr: "127.0.0.1:0", LogLevel: "error"}
+	c.Etcd.Endpoints = l.etcd.Endpoints()
+	c.Etcd.Cluster = "bench-lab"
+	c.Zoom.TokenURL = l.zoomTS.URL + "/oauth/token"
+	c.Zoom.AccountID, c.Zoom.ClientID, c.Zoom.ClientSecret = "acct-bench", "bench-client", benchLabSecret
+	c.Zoom.SubscriptionURL = "ws" + strings.TrimPrefix(l.zoomTS.URL, "http") + "/ws?subscriptionId=sub-" + name
+	c.Recorder.URL = l.recTS.URL
+	c.SetDefaults()
+	if err := c.Validate(); err != nil {
+		b.Fatal(err)
+	}
+	cl, err := cluster.Connect(context.Background(), adapter.ClusterConfig(c, c.Etcd.Endpoints), zerolog.Nop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	kit.TimeCommits(cl.Client(), &l.commits)
+	kit.TimeWatch(cl.Client(), cl.Keys().Root(), &l.mirror)
+	parts, err := adapter.Build(c, cl, "in-process", nil, zerolog.Nop())
+	if err != nil {
+		cl.Close()
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	bn := &benchNode{n: parts.Node, cl: cl, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(bn.done)
+		defer cl.Close()
+		parts.Node.Run(ctx) //nolint:errcheck // nil after ctx
+	}()
+	b.Cleanup(bn.stop)
+	return bn
+}
+
+// waitReady waits for the role with the socket up.
+func (bn *benchNode) waitReady(b *testing.B, role string) {
+	b.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for s := bn.n.Status(); s.Role != role || !s.SocketUp; s = bn.n.Status() {
+		if time.Now().After(deadline) {
+			b.Fatalf("node not %s with its socket up after 20s: %+v", role, s)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// publish sends evs at rate to every subscription through the simulated
+// Zoom, noting each one's send time, and returns when the last is sent.
+func (l *benchLab) publish(evs []kit.Event, rate float64) {
+	kit.Pace(context.Background(), len(evs), rate, func(i int) {
+		e := evs[i]
+		l.mu.Lock()
+		if _, dup := l.sentAt[kit.Key(e.EngagementID, e.AtMS)]; !dup {
+			l.sentAt[kit.Key(e.EngagementID, e.AtMS)] = time.Now()
+		}
+		l.mu.Unlock()
+		l.zoom.PublishTo(nil, e.Raw)
+	})
+}
+
+// latencies returns the event→command latencies of the commands received
+// in [from, to): those that act at once (start, pause, resume, tag) and the
+// stops, which the leader holds back by design; and the commands whose
+// event was not found.
+func (l *benchLab) latencies(from, to time.Time) (now, held []time.Duration, unmatched int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.cmds {
+		if c.at.Before(from) || !c.at.Before(to) {
+			continue
+		}
+		sent, ok := l.sentAt[c.key]
+		if !ok || sent.Before(from) {
+			unmatched++
+			continue
+		}
+		if c.action == rcapi.ActionStop {
+			held = append(held, c.at.Sub(sent))
+		} else {
+			now = append(now, c.at.Sub(sent))
+		}
+	}
+	return now, held, unmatched
+}
+
+// BenchmarkLatency measures, on the in-process lab (leader a and hot
+// standby b, each on its own subscription socket), the time from the
+// simulated Zoom's send of an event to the recorder's receipt of the
+// command it implies, at 100, 500 and 1,000 events/s of recorded call
+// traffic (ZCC_BENCH_LATENCY_WINDOW each, default 10s), and the standby
+// mirror's lag behind each leader commit (G5) at each rate.
+//
+// Reported per rate: p50, p99, p99.9 and max in ms of the commands that act
+// at once (start, pause, resume, tag); the stops' p50 (held back by the
+// leader for HandoffGrace + 1s = 3s by design, so that an earlier event a
+// socket missed can still land before the stop); the mirror lag's p50, p99
+// and max, and the share of commits mirrored within 100ms.
+func BenchmarkLatency(b *testing.B) {
+	if testing.Short() {
+		b.Skip("long benchmark: skipped with -short")
+	}
+	window := benchEnvDuration("ZCC_BENCH_LATENCY_WINDOW", 10*time.Second)
+	corpus := benchCorpusGet(b)
+	l := newBenchLab(b)
+	a := l.start("a")
+	a.waitReady(b, adapter.RoleLeader)
+	sb := l.start("b")
+	sb.waitReady(b, adapter.RoleStandby)
+	next := 0
+	for _, rate := range []float64{100, 500, 1000} {
+		b.Run(fmt.Sprintf("rate=%.0f", rate), func(b *testing.B) {
+			n := int(rate * window.Seconds())
+			if next+n > len(corpus.Calls) {
+				b.Fatalf("corpus exhausted: %d events left, %d needed", len(corpus.Calls)-next, n)
+			}
+			evs := corpus.Calls[next : next+n]
+			next += n
+			from := time.Now()
+			stopProfile := benchProfile(b, fmt.Sprintf("latency-rate-%.0f", rate))
+			l.publish(evs, rate)
+			sentEnd := time.Now()
+			stopProfile()
+			// Wait for the held-back stops (3s) and the tail.
+			time.Sleep(4 * time.Second)
+			to := time.Now()
+			now, held, unmatched := l.latencies(from, to)
+			d, h := kit.NewDist(now), kit.NewDist(held)
+			lags, missing := kit.Lags(l.commits.Since(from), l.mirror.Since(from))
+			lag := kit.NewDist(lags)
+			b.ReportMetric(0, "ns/op")
+			b.ReportMetric(float64(n)/sentEnd.Sub(from).Seconds(), "events/s")
+			b.ReportMetric(kit.MS(d.Q(.5)), "p50-ms")
+			b.ReportMetric(kit.MS(d.Q(.99)), "p99-ms")
+			b.ReportMetric(kit.MS(d.Q(.999)), "p99.9-ms")
+			b.ReportMetric(kit.MS(d.Max()), "max-ms")
+			b.ReportMetric(float64(len(d)), "commands")
+			b.ReportMetric(kit.MS(h.Q(.5)), "stop-p50-ms")
+			b.ReportMetric(kit.MS(lag.Q(.5)), "mirror-p50-ms")
+			b.ReportMetric(kit.MS(lag.Q(.99)), "mirror-p99-ms")
+			b.ReportMetric(kit.MS(lag.Max()), "mirror-max-ms")
+			b.ReportMetric(100*lag.Within(100*time.Millisecond), "mirror-within-100ms-%")
+			b.Logf("%d events at %.0f/s: commands acting at once %s; stops (held back) %s; %d unmatched", n, rate, d, h, unmatched)
+			b.Logf("standby mirror lag behind %d leader commits: %s; %.2f%% within 100ms; %d not mirrored", len(lags), lag, 100*lag.Within(100*time.Millisecond), missing)
+		})
+	}
+	if s := sb.n.Status(); s.HandedOff > 0 {
+		b.Logf("standby handed off %d events", s.HandedOff)
+	}
+}

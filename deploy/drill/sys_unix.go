@@ -1,0 +1,9 @@
+//go:build unix && !linux
+
+package drill
+
+import "syscall"
+
+// childAttr puts a child in its own process group (a terminal's Ctrl-C
+// reaches the drill only, which stops its children in order).
+func childAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }

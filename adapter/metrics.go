@@ -69,6 +69,11 @@ var (
 	descWatchdogCloses = counterDesc("socket_watchdog_closes", "Subscription sockets force-closed after a silence.")
 	descOversize       = counterDesc("socket_oversize_frames", "Subscription frames larger than the read limit.")
 	descTokenFetches   = counterDesc("token_fetches", "Requests this node made to Zoom's token endpoint.")
+	descEventsByName   = prometheus.NewDesc("zccadapter_events_by_name_total",
+		"Events by Zoom event name and outcome: received, applied, deduplicated, handed_off, stale, late (unknown names share event=\"unknown\").",
+		[]string{"node", "event", "outcome"}, nil)
+	descTxnSeconds = prometheus.NewDesc("zccadapter_etcd_txn_duration_seconds",
+		"Duration of the leader's guarded etcd transactions (dedup log and state writes).", []string{"node"}, nil)
 )
 
 func counterDesc(name, help string) *prometheus.Desc {
@@ -100,7 +105,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		descLastEventAge, descLastFrameAge, descPending, descParked, descMirrorKeys, descMirrorEngs,
 		descReceived, descApplied, descDeduplicated, descHandedOff, descStale, descLate, descDropped,
 		descMalformed, descUnknown, descCommands, descAgentUpdates, descConnects, descReconnects, descAuthFailures,
-		descWatchdogCloses, descOversize} {
+		descWatchdogCloses, descOversize, descEventsByName, descTxnSeconds} {
 		ch <- d
 	}
 	if c.opts.TokenFetches != nil {
@@ -122,6 +127,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		fetches = &f
 	}
 	emit(ch, c.n.cfg.Version, s, cs, fetches, c.now())
+	for k, v := range c.n.EventCounts() {
+		ch <- prometheus.MustNewConstMetric(descEventsByName, prometheus.CounterValue, float64(v), s.Node, k[0], k[1])
+	}
+	h := c.n.TxnLatency()
+	ch <- prometheus.MustNewConstHistogram(descTxnSeconds, h.Count, h.Sum, h.Buckets, s.Node)
 }
 
 // emit writes the metrics of one snapshot. cs and fetches may be nil.

@@ -148,6 +148,10 @@ func TestMetricsReadNodeStatusAtScrape(t *testing.T) {
 		{`zccadapter_socket_reconnects_total{node="a"}`, atLeast(0), "present"},
 		{`zccadapter_token_fetches_total{node="a"}`, atLeast(1), "≥ 1 (this node fetched the shared token)"},
 		{`zccadapter_leader_since_timestamp_seconds{node="a"}`, atLeast(1), "a Unix time"},
+		{`zccadapter_events_by_name_total{event="contact_center.engagement_user_answered",node="a",outcome="applied"}`, atLeast(1), "≥ 1"},
+		{`zccadapter_events_by_name_total{event="contact_center.engagement_started",node="a",outcome="received"}`, atLeast(1), "≥ 1"},
+		{`zccadapter_etcd_txn_duration_seconds_count{node="a"}`, atLeast(1), "≥ 1 leader txn timed"},
+		{`zccadapter_etcd_txn_duration_seconds_bucket{node="a",le="+Inf"}`, atLeast(1), "≥ 1"},
 	} {
 		v, ok := m[c.sample]
 		if !ok {

@@ -100,6 +100,84 @@ type Node struct {
 
 	mu sync.Mutex
 	st NodeStatus
+	// byEvent counts events by (event name, outcome); txn times the
+	// leader's etcd transactions. Both guarded by mu.
+	byEvent map[[2]string]int64
+	txn     Histogram
+}
+
+// Event outcomes counted per event name (EventCounts).
+const (
+	OutcomeReceived     = "received"
+	OutcomeApplied      = "applied"
+	OutcomeDeduplicated = "deduplicated"
+	OutcomeHandedOff    = "handed_off"
+	OutcomeStale        = "stale"
+	OutcomeLate         = "late"
+)
+
+// TxnBuckets are the upper bounds (seconds) of the leader txn latency
+// histogram.
+var TxnBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}
+
+// Histogram is a cumulative-bucket latency histogram in seconds, shaped for
+// Prometheus (buckets keyed by upper bound, as in TxnBuckets).
+type Histogram struct {
+	Buckets map[float64]uint64
+	Count   uint64
+	Sum     float64
+}
+
+func (h *Histogram) observe(d time.Duration) {
+	if h.Buckets == nil {
+		h.Buckets = map[float64]uint64{}
+	}
+	v := d.Seconds()
+	for _, b := range TxnBuckets {
+		if v <= b {
+			h.Buckets[b]++
+		}
+	}
+	h.Count++
+	h.Sum += v
+}
+
+// countEvent counts one event outcome by event name; unknown names share
+// one label so a flood of odd names cannot grow the metrics.
+func (n *Node) countEvent(ev *events.Event, outcome string) {
+	name := ev.Name
+	if !ev.Known {
+		name = "unknown"
+	}
+	n.mu.Lock()
+	if n.byEvent == nil {
+		n.byEvent = map[[2]string]int64{}
+	}
+	n.byEvent[[2]string{name, outcome}]++
+	n.mu.Unlock()
+}
+
+// EventCounts returns the per-event-name outcome counts, keyed by
+// [event name, outcome] (OutcomeReceived, …).
+func (n *Node) EventCounts() map[[2]string]int64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make(map[[2]string]int64, len(n.byEvent))
+	for k, v := range n.byEvent {
+		out[k] = v
+	}
+	return out
+}
+
+// TxnLatency returns the histogram of the leader's etcd transactions.
+func (n *Node) TxnLatency() Histogram {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	h := Histogram{Count: n.txn.Count, Sum: n.txn.Sum, Buckets: map[float64]uint64{}}
+	for k, v := range n.txn.Buckets {
+		h.Buckets[k] = v
+	}
+	return h
 }
 
 type pendingEvent struct {
@@ -467,12 +545,15 @@ func (n *Node) intake(ev *events.Event) *pendingEvent {
 			s.LastEventAt = ev.Time
 		}
 	})
+	n.countEvent(ev, OutcomeReceived)
 	if n.mirror.Applied(ev.Key) {
 		n.count(func(s *NodeStatus) { s.Deduplicated++ })
+		n.countEvent(ev, OutcomeDeduplicated)
 		return nil
 	}
 	if p, ok := n.pending[ev.Key]; ok {
 		n.count(func(s *NodeStatus) { s.Deduplicated++ })
+		n.countEvent(ev, OutcomeDeduplicated)
 		return p
 	}
 	n.seq++
@@ -532,6 +613,7 @@ func (n *Node) sweep(ctx context.Context) {
 		p.handedOff = true
 		if ok {
 			n.count(func(s *NodeStatus) { s.HandedOff++ })
+			n.countEvent(p.ev, OutcomeHandedOff)
 			n.log.Debug().Str("event", p.ev.Name).Str("engagement_id", EngagementID(p.ev)).Msg("event handed off to the leader")
 		}
 	}
@@ -895,6 +977,7 @@ func (L *leader) process(ev *events.Event) error {
 	if _, done := L.applied[ev.Key]; done {
 		delete(n.pending, ev.Key)
 		n.count(func(s *NodeStatus) { s.Deduplicated++; s.Pending = len(n.pending) })
+		n.countEvent(ev, OutcomeDeduplicated)
 		return nil
 	}
 	if _, parked := L.parkedAt[ev.Key]; parked {
@@ -1024,11 +1107,14 @@ func (L *leader) apply(ev *events.Event, id string, eng *Engagement, cmds []rcap
 			return err
 		}
 	}
+	n.countEvent(ev, OutcomeApplied)
 	switch outcome {
 	case Late:
 		n.count(func(s *NodeStatus) { s.Late++ })
+		n.countEvent(ev, OutcomeLate)
 	case Stale:
 		n.count(func(s *NodeStatus) { s.Stale++ })
+		n.countEvent(ev, OutcomeStale)
 		n.log.Warn().Str("event", ev.Name).Str("engagement_id", id).Time("event_time", ev.Time).Msg("stale event starts no recording")
 	}
 	L.applied[ev.Key] = time.Now()
@@ -1149,8 +1235,13 @@ func (L *leader) flush(ctx context.Context) error {
 	chunks, redone := build(lease), false
 	for i := 0; i < len(chunks); i++ {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		began := time.Now()
 		_, err := L.term.Commit(cctx, chunks[i]...)
+		took := time.Since(began)
 		cancel()
+		if err == nil {
+			L.n.count(func(*NodeStatus) { L.n.txn.observe(took) })
+		}
 		if err != nil && cluster.IsLeaseNotFound(err) && !redone {
 			redone = true
 			// The dedup lease expired under us: take a new one and redo

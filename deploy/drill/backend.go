@@ -58,6 +58,7 @@ type Local struct {
 	ttl     time.Duration
 	pause   bool
 	secret  string
+	signing string
 	etcdURL string
 
 	etcd     *proc
@@ -112,7 +113,8 @@ func (l *Local) Start(ctx context.Context) error {
 	_, _ = rand.Read(b)
 	l.secret = hex.EncodeToString(b)
 	_, _ = rand.Read(b)
-	signing := hex.EncodeToString(b) // the app's secret token: frames are signed and verified
+	l.signing = hex.EncodeToString(b) // the app's secret token: frames are signed and verified
+	signing := l.signing
 	l.etcdURL = fmt.Sprintf("http://127.0.0.1:%d", ep)
 	l.etcd = newProc("etcd", l.bin, logDir, nil, "etcd", "--data-dir", filepath.Join(l.dir, "etcd"),
 		"--listen-client-url", l.etcdURL, "--listen-peer-url", fmt.Sprintf("http://127.0.0.1:%d", pp))
@@ -145,13 +147,33 @@ func (l *Local) Start(ctx context.Context) error {
 			return err
 		}
 		l.proxies[name] = px
-		hp, err := port()
-		if err != nil {
-			return fmt.Errorf("drill: free port: %w", err)
+		// A port that was free a moment ago can be taken before the node
+		// binds it: try again with another one.
+		for attempt := 1; ; attempt++ {
+			err := l.startNode(ctx, name, signing)
+			if err == nil {
+				break
+			}
+			if attempt == 3 || ctx.Err() != nil {
+				return err
+			}
 		}
-		l.urls[name] = fmt.Sprintf("http://127.0.0.1:%d", hp)
-		cfgPath := filepath.Join(l.dir, "node-"+name+".yaml")
-		cfg := fmt.Sprintf(`node: %s
+	}
+	return nil
+}
+
+// startNode writes a node's config with a fresh HTTP port, starts it and
+// waits until its /healthz answers or it exits (a port taken meanwhile).
+func (l *Local) startNode(ctx context.Context, name, signing string) error {
+	px := l.proxies[name]
+	logDir := l.Logs()
+	hp, err := freePort()
+	if err != nil {
+		return fmt.Errorf("drill: free port: %w", err)
+	}
+	l.urls[name] = fmt.Sprintf("http://127.0.0.1:%d", hp)
+	cfgPath := filepath.Join(l.dir, "node-"+name+".yaml")
+	cfg := fmt.Sprintf(`node: %s
 data_dir: %s
 http_addr: 127.0.0.1:%d
 log_level: debug
@@ -171,17 +193,16 @@ recorder:
 rules:
   pause_on_hold: %t
 `, name, filepath.Join(l.dir, name), hp, px.Addr(), l.ttl, l.zoomURL, strings.TrimPrefix(l.zoomURL, "http://"), name, l.recURL, l.pause)
-		if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-			return fmt.Errorf("drill: %w", err)
-		}
-		p := newProc("node-"+name, l.bin, logDir, []string{"ZCC_ZOOM_CLIENT_SECRET=" + l.secret, "ZCC_ZOOM_SECRET_TOKEN=" + signing},
-			"run", "--config", cfgPath)
-		l.procs[name] = p
-		if err := p.start(); err != nil {
-			return err
-		}
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return fmt.Errorf("drill: %w", err)
 	}
-	return nil
+	p := newProc("node-"+name, l.bin, logDir, []string{"ZCC_ZOOM_CLIENT_SECRET=" + l.secret, "ZCC_ZOOM_SECRET_TOKEN=" + signing},
+		"run", "--config", cfgPath)
+	l.procs[name] = p
+	if err := p.start(); err != nil {
+		return err
+	}
+	return l.waitHTTP(ctx, l.urls[name]+"/healthz", p)
 }
 
 // waitHTTP polls url until it answers 200 or the process exits.
@@ -247,13 +268,20 @@ func (l *Local) WaitExit(ctx context.Context, node string) (int, error) {
 	}
 }
 
-// Restart implements Backend.
-func (l *Local) Restart(_ context.Context, node string) error {
+// Restart implements Backend: the node starts again on a fresh HTTP port
+// (its old one may have been taken meanwhile), with its data kept.
+func (l *Local) Restart(ctx context.Context, node string) error {
 	p := l.procs[node]
 	if p.running() {
 		return fmt.Errorf("drill: node %s is still running", node)
 	}
-	return p.start()
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if err = l.startNode(ctx, node, l.signing); err == nil || ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
 }
 
 // StopEtcd implements Backend: the single local member stops gracefully.

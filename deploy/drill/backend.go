@@ -64,6 +64,7 @@ type Local struct {
 	etcd     *proc
 	zoom     *proc
 	recorder *proc
+	mu       sync.Mutex // guards procs and urls: a restart replaces them while the drill samples
 	procs    map[string]*proc
 	proxies  map[string]*faultnet.Proxy
 	urls     map[string]string
@@ -85,7 +86,18 @@ func NewLocal(bin, dir string, s *Scenario) *Local {
 func (l *Local) Logs() string { return filepath.Join(l.dir, "logs") }
 
 // NodeURL implements Backend.
-func (l *Local) NodeURL(node string) string { return l.urls[node] }
+func (l *Local) NodeURL(node string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.urls[node]
+}
+
+// proc returns a node's current process (nil if none).
+func (l *Local) proc(node string) *proc {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.procs[node]
+}
 
 // ZoomURL implements Backend.
 func (l *Local) ZoomURL() string { return l.zoomURL }
@@ -171,7 +183,7 @@ func (l *Local) startNode(ctx context.Context, name, signing string) error {
 	if err != nil {
 		return fmt.Errorf("drill: free port: %w", err)
 	}
-	l.urls[name] = fmt.Sprintf("http://127.0.0.1:%d", hp)
+	url := fmt.Sprintf("http://127.0.0.1:%d", hp)
 	cfgPath := filepath.Join(l.dir, "node-"+name+".yaml")
 	cfg := fmt.Sprintf(`node: %s
 data_dir: %s
@@ -198,11 +210,13 @@ rules:
 	}
 	p := newProc("node-"+name, l.bin, logDir, []string{"ZCC_ZOOM_CLIENT_SECRET=" + l.secret, "ZCC_ZOOM_SECRET_TOKEN=" + signing},
 		"run", "--config", cfgPath)
-	l.procs[name] = p
 	if err := p.start(); err != nil {
 		return err
 	}
-	return l.waitHTTP(ctx, l.urls[name]+"/healthz", p)
+	l.mu.Lock()
+	l.procs[name], l.urls[name] = p, url
+	l.mu.Unlock()
+	return l.waitHTTP(ctx, url+"/healthz", p)
 }
 
 // waitHTTP polls url until it answers 200 or the process exits.
@@ -228,8 +242,8 @@ func (l *Local) waitHTTP(ctx context.Context, url string, p *proc) error {
 
 // Fault implements Backend.
 func (l *Local) Fault(_ context.Context, node, action string) error {
-	p, ok := l.procs[node]
-	if !ok {
+	p := l.proc(node)
+	if p == nil {
 		return fmt.Errorf("drill: no node %q", node)
 	}
 	switch action {
@@ -253,13 +267,13 @@ func (l *Local) Fault(_ context.Context, node, action string) error {
 
 // Running implements Backend.
 func (l *Local) Running(node string) bool {
-	p, ok := l.procs[node]
-	return ok && p.running()
+	p := l.proc(node)
+	return p != nil && p.running()
 }
 
 // WaitExit implements Backend.
 func (l *Local) WaitExit(ctx context.Context, node string) (int, error) {
-	p := l.procs[node]
+	p := l.proc(node)
 	select {
 	case <-p.exited():
 		return p.exitCode(), nil
@@ -271,7 +285,7 @@ func (l *Local) WaitExit(ctx context.Context, node string) (int, error) {
 // Restart implements Backend: the node starts again on a fresh HTTP port
 // (its old one may have been taken meanwhile), with its data kept.
 func (l *Local) Restart(ctx context.Context, node string) error {
-	p := l.procs[node]
+	p := l.proc(node)
 	if p.running() {
 		return fmt.Errorf("drill: node %s is still running", node)
 	}
@@ -303,7 +317,13 @@ func (l *Local) StartEtcd(ctx context.Context, _ string) error {
 func (l *Local) Shutdown() {
 	l.once.Do(func() {
 		var wg sync.WaitGroup
+		l.mu.Lock()
+		procs := make([]*proc, 0, len(l.procs))
 		for _, p := range l.procs {
+			procs = append(procs, p)
+		}
+		l.mu.Unlock()
+		for _, p := range procs {
 			wg.Add(1)
 			go func(p *proc) {
 				defer wg.Done()

@@ -178,11 +178,6 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	d.be.Shutdown()
 	d.bg.Wait()
 	d.rep.Roles, d.rep.Markers = d.smp.changes, d.smp.markers
-	if o.Timeline != "" {
-		if terr := WriteTimeline(o.Timeline, d.rep, d.ledger); terr != nil {
-			d.rep.Errors = append(d.rep.Errors, terr.Error())
-		}
-	}
 	d.rep.DurationMS = time.Since(d.rep.StartedAt).Milliseconds()
 	if err != nil {
 		d.rep.Errors = append(d.rep.Errors, err.Error())
@@ -200,6 +195,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if ctx.Err() != nil {
 		d.rep.Verdict = "interrupted"
 		d.rep.Errors = []string{"interrupted before the checks ran"}
+	}
+	if o.Timeline != "" {
+		// Written once the verdict and the duration are known.
+		if terr := WriteTimeline(o.Timeline, d.rep, d.ledger); terr != nil {
+			d.rep.Errors = append(d.rep.Errors, terr.Error())
+			d.rep.Verdict = "fail"
+		}
 	}
 	if d.rep.Verdict == "pass" && !o.KeepWorkDir && o.WorkDir != "" {
 		os.RemoveAll(o.WorkDir)

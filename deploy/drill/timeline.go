@@ -205,7 +205,7 @@ func renderTimeline(w io.Writer, r *Report, l rcapi.Ledger) error {
 	}
 	var legend []tlText
 	for i, n := range nodes {
-		legend = append(legend, tlText{X: left + float64(i)*90, Y: 14, Text: "■ node " + n + " (" + color[n] + ")"})
+		legend = append(legend, tlText{X: left + float64(i)*150, Y: 14, Text: "■ node " + n + " (" + color[n] + ")"})
 	}
 	return timelineTmpl.Execute(w, map[string]any{
 		"R": r, "Width": left + width + 20, "Height": height, "Rects": rects, "Lines": lines, "Texts": texts,

@@ -124,7 +124,11 @@ func expectations(e Expect, l rcapi.Ledger) verify.Invariant {
 // PrintTable writes the report as tables for people.
 func PrintTable(w io.Writer, r *Report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nFAILOVER\tFROM→TO\tEPOCHS\tDETECT ms\tTAKEOVER ms\tFIRST CMD ms\tBUDGET ms\tEXIT\tRESULT")
+	if len(r.Failovers) == 0 {
+		fmt.Fprintln(tw, "\nno failover in this scenario")
+	} else {
+		fmt.Fprintln(tw, "\nFAILOVER\tFROM→TO\tEPOCHS\tDETECT ms\tTAKEOVER ms\tFIRST CMD ms\tBUDGET ms\tEXIT\tRESULT")
+	}
 	for _, f := range r.Failovers {
 		fmt.Fprintf(tw, "%s\t%s→%s\t%d→%d\t%.1f\t%.1f\t%.1f\t%.0f\t%d\t%s\n", f.Kind, f.From, f.To, f.FromEpoch, f.ToEpoch,
 			f.DetectMS, f.TakeoverMS, f.FirstCommandMS, f.BudgetMS, f.ExitCode, passFail(f.Pass))

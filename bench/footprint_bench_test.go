@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -106,7 +107,8 @@ func nodeStatus(ctx context.Context, url string) (adapter.NodeStatus, error) {
 // b), brings it to ZCC_BENCH_AGENTS (default 2,000) logged-in agents and
 // ZCC_BENCH_ENGAGEMENTS (default 5,000) open engagements, each with an open
 // recording, by publishing recorded traffic model events through the
-// simulated Zoom at 1,500 events/s, waits until both nodes have applied or
+// simulated Zoom at 1,200 events/s (under the leader's capacity, so that
+// the figures are of the steady state, not of a backlog), waits until both nodes have applied or
 // mirrored every event, and reads each process's resident set
 // (process_resident_memory_bytes of its /metrics) and etcd's database size.
 //
@@ -120,7 +122,7 @@ func BenchmarkFootprint(b *testing.B) {
 	}
 	agents := envInt("ZCC_BENCH_AGENTS", 2000)
 	engs := envInt("ZCC_BENCH_ENGAGEMENTS", 5000)
-	const rate = 1500
+	const rate = 1200
 	bin := benchBinary(b)
 	ctx := context.Background()
 	corpus, err := kit.Record(ctx, kit.CorpusConfig{Seed: time.Now().UnixNano(), Calls: engs, Agents: agents})
@@ -135,8 +137,7 @@ func BenchmarkFootprint(b *testing.B) {
 		b.Fatal(err)
 	}
 	dir := b.TempDir()
-	local := drill.NewLocal(benchBinary(b), dir, sc)
-	_ = bin
+	local := drill.NewLocal(bin, dir, sc)
 	b.Cleanup(local.Shutdown)
 	if err := local.Start(ctx); err != nil {
 		b.Fatalf("start: %v (logs in %s)", err, local.Logs())
@@ -158,17 +159,67 @@ func BenchmarkFootprint(b *testing.B) {
 	leader, standby := roles[adapter.RoleLeader], roles[adapter.RoleStandby]
 	cli, ep := footprintEtcd(b, dir)
 	before := statusOf(b, cli, ep)
-
-	hc := &http.Client{Timeout: 10 * time.Second}
-	start := time.Now()
-	kit.Pace(ctx, len(evs), rate, func(i int) {
-		body, _ := json.Marshal(map[string]json.RawMessage{"event": evs[i].Raw})
-		resp, err := hc.Post(local.ZoomURL()+"/sim/events", "application/json", bytes.NewReader(body))
+	idle := map[string]float64{}
+	for role, n := range roles {
+		m, err := kit.Scrape(ctx, local.NodeURL(n)+"/metrics")
 		if err != nil {
 			b.Fatal(err)
 		}
-		resp.Body.Close()
-	})
+		idle[role] = m["process_resident_memory_bytes"]
+	}
+
+	// Three publishers, each at a third of the rate; an agent's roster
+	// events (four in a row) and an engagement's events stay with one
+	// publisher, in order.
+	const workers = 3
+	shards := make([][]kit.Event, workers)
+	for i, e := range evs {
+		w := (i / 4) % workers
+		if e.EngagementID != "" {
+			w = int(fnv32(e.EngagementID) % workers)
+		}
+		shards[w] = append(shards[w], e)
+	}
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
+	// The events each node holds that the leader's log does not show yet:
+	// their peak says whether the load-in outran the leader.
+	var peakLeader, peakStandby atomic.Int64
+	sctx, stopSampling := context.WithCancel(ctx)
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for sctx.Err() == nil {
+			if s, err := nodeStatus(sctx, local.NodeURL(leader)); err == nil && int64(s.Pending+s.Parked) > peakLeader.Load() {
+				peakLeader.Store(int64(s.Pending + s.Parked))
+			}
+			if s, err := nodeStatus(sctx, local.NodeURL(standby)); err == nil && int64(s.Pending) > peakStandby.Load() {
+				peakStandby.Store(int64(s.Pending))
+			}
+			waitCtx(sctx, 100*time.Millisecond) //nolint:errcheck // the loop checks sctx
+		}
+	}()
+	start := time.Now()
+	var wg sync.WaitGroup
+	var postErr atomic.Value
+	for _, shard := range shards {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			kit.Pace(ctx, len(shard), rate/workers, func(i int) {
+				body, _ := json.Marshal(map[string]json.RawMessage{"event": shard[i].Raw})
+				resp, err := hc.Post(local.ZoomURL()+"/sim/events", "application/json", bytes.NewReader(body))
+				if err != nil {
+					postErr.Store(err)
+					return
+				}
+				resp.Body.Close()
+			})
+		}()
+	}
+	wg.Wait()
+	if err, ok := postErr.Load().(error); ok {
+		b.Fatal(err)
+	}
 	progress("footprint: %d events published in %s; waiting for both nodes", len(evs), time.Since(start).Round(time.Millisecond))
 	var sl, ss adapter.NodeStatus
 	deadline = time.Now().Add(90 * time.Second)
@@ -184,6 +235,8 @@ func BenchmarkFootprint(b *testing.B) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	settled := time.Since(start)
+	stopSampling()
+	<-sampled
 	time.Sleep(3 * time.Second) // let the heap settle after the burst
 	after := statusOf(b, cli, ep)
 	mem := map[string]map[string]float64{}
@@ -213,6 +266,8 @@ func BenchmarkFootprint(b *testing.B) {
 	b.ReportMetric(mem["leader"]["process_resident_memory_bytes"]/mb, "rss-leader-MB")
 	b.ReportMetric(mem["standby"]["process_resident_memory_bytes"]/mb, "rss-standby-MB")
 	b.ReportMetric(mem["etcd"]["process_resident_memory_bytes"]/mb, "rss-etcd-MB")
+	b.ReportMetric(idle[adapter.RoleLeader]/mb, "rss-leader-idle-MB")
+	b.ReportMetric(idle[adapter.RoleStandby]/mb, "rss-standby-idle-MB")
 	b.ReportMetric(mem["leader"]["go_memstats_heap_inuse_bytes"]/mb, "heap-leader-MB")
 	b.ReportMetric(mem["standby"]["go_memstats_heap_inuse_bytes"]/mb, "heap-standby-MB")
 	b.ReportMetric(float64(after.inUse-before.inUse)/applied, "etcd-inuse-B/event")
@@ -220,11 +275,22 @@ func BenchmarkFootprint(b *testing.B) {
 	b.ReportMetric(float64(stateBytes)/float64(max(states, 1)), "state-B/engagement")
 	b.ReportMetric(float64(after.db)/mb, "etcd-db-MB")
 	b.ReportMetric(applied, "events")
+	b.ReportMetric(float64(peakLeader.Load()), "peak-pending-leader")
+	b.ReportMetric(float64(peakStandby.Load()), "peak-pending-standby")
 	b.ReportMetric(float64(states), "engagements")
 	b.ReportMetric(float64(agents), "agents")
 	b.Logf("settled %s after the first event; leader applied %d events, sent %d commands and %d agent updates; standby mirrors %d keys, %d engagements",
 		settled.Round(time.Millisecond), sl.Applied, sl.Commands, sl.AgentUpdates, ss.MirrorApplied, ss.MirrorStates)
 	b.Logf("etcd: db %d → %d bytes, in use %d → %d; live %d bytes in %d keys (%d state records, %d bytes)",
 		before.db, after.db, before.inUse, after.inUse, live, len(resp.Kvs), states, stateBytes)
-	b.Logf("%s", fmt.Sprint("handed off by the standby: ", ss.HandedOff))
+	b.Logf("handed off by the standby: %d", ss.HandedOff)
+}
+
+// fnv32 is the FNV-1a hash of s.
+func fnv32(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint32(s[i])) * 16777619
+	}
+	return h
 }

@@ -7,6 +7,7 @@
 package kit
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -153,12 +154,29 @@ func Record(ctx context.Context, cfg CorpusConfig) (*Corpus, error) {
 	return out, ctx.Err()
 }
 
-// Commands counts, by event name, how many events of the corpus there are
-// (for reports).
+// Names counts the corpus's call events by name.
 func (c *Corpus) Names() map[string]int {
 	out := map[string]int{}
 	for _, e := range c.Calls {
 		out[e.Name]++
+	}
+	return out
+}
+
+// Generation returns the call events of generation g of the corpus: for
+// g > 0 every engagement id "eng-…" becomes "eng<g>-…", which makes new
+// engagements, dedup keys and command ids, so a consumer can be fed more
+// events than were recorded. Generation 0 is the corpus itself.
+func (c *Corpus) Generation(g int) []Event {
+	if g == 0 {
+		return c.Calls
+	}
+	from, to := []byte(`"eng-`), []byte(fmt.Sprintf(`"eng%d-`, g))
+	out := make([]Event, len(c.Calls))
+	for i, e := range c.Calls {
+		e.Raw = bytes.ReplaceAll(e.Raw, from, to)
+		e.EngagementID = strings.Replace(e.EngagementID, "eng-", fmt.Sprintf("eng%d-", g), 1)
+		out[i] = e
 	}
 	return out
 }

@@ -45,14 +45,6 @@ func benchEnvDuration(name string, def time.Duration) time.Duration {
 	return def
 }
 
-// benchEnvFloat reads a number from the environment (default def).
-func benchEnvFloat(name string, def float64) float64 {
-	if v, err := strconv.ParseFloat(os.Getenv(name), 64); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
-
 var benchCorpusCache struct {
 	sync.Mutex
 	c *kit.Corpus

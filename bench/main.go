@@ -76,10 +76,9 @@ func run() error {
 	fmt.Printf("zccadapter benchmarks, %s\n", started.Format("2006-01-02 15:04 MST"))
 	fmt.Printf("machine: %s\n", m)
 	cpu0 := readCPU()
-	if load := loadAverage(); load > 1 {
-		fmt.Printf("WARNING: load average %.2f before the start: other processes use the CPU, the figures will be low and noisy\n", load)
+	if load := loadAverage(); load > 1.5 {
+		fmt.Printf("WARNING: load average %.2f at the start: other processes may be using the CPU (see the share printed at the end)\n", load)
 	}
-	fmt.Println()
 
 	work, err := os.MkdirTemp("", "zccadapter-bench-")
 	if err != nil {
@@ -140,7 +139,6 @@ func run() error {
 			failed = append(failed, fmt.Sprintf("%s: %v", pkg.path, err))
 		}
 	}
-	fmt.Println()
 	printTables(os.Stdout, res, o)
 	if other := cpu0.otherShare(readCPU()); other >= 0 {
 		fmt.Printf("\nCPU used by other processes during the run: %.0f%% of the machine", 100*other)

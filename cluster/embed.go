@@ -104,6 +104,10 @@ func StartEmbedded(cfg EmbedConfig) (*Embedded, error) {
 	if cfg.ClusterState == "existing" {
 		ec.ClusterState = embed.ClusterStateFlagExisting
 	}
+	// Keep five minutes of history: without compaction etcd grows with
+	// every dedup and state write until its quota refuses writes.
+	ec.AutoCompactionMode = embed.CompactorModePeriodic
+	ec.AutoCompactionRetention = "5m"
 	ec.LogLevel = cfg.LogLevel
 	if ec.LogLevel == "" {
 		ec.LogLevel = "error"

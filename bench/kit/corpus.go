@@ -154,15 +154,6 @@ func Record(ctx context.Context, cfg CorpusConfig) (*Corpus, error) {
 	return out, ctx.Err()
 }
 
-// Names counts the corpus's call events by name.
-func (c *Corpus) Names() map[string]int {
-	out := map[string]int{}
-	for _, e := range c.Calls {
-		out[e.Name]++
-	}
-	return out
-}
-
 // Generation returns the call events of generation g of the corpus: for
 // g > 0 every engagement id "eng-…" becomes "eng<g>-…", which makes new
 // engagements, dedup keys and command ids, so a consumer can be fed more

@@ -39,9 +39,6 @@ func (m *Marks) Since(t time.Time) []Mark {
 	return append([]Mark(nil), m.list[i:]...)
 }
 
-// All returns every mark, in order.
-func (m *Marks) All() []Mark { return m.Since(time.Time{}) }
-
 // TimeCommits makes every successful write transaction through cli record
 // its revision and the moment its reply arrived in commits: the leader's
 // commit times (cluster.Term.Commit is a clientv3 Txn). It replaces

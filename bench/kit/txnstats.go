@@ -9,26 +9,28 @@ import (
 )
 
 // TxnStats counts the write transactions through a client, their ops and
-// the time each took, from the call of Commit to its reply.
+// the time each took, from the call of Commit to its reply. Safe for
+// concurrent use.
 type TxnStats struct {
 	mu    sync.Mutex
-	Txns  int
-	Ops   int
-	Took  []time.Duration
-	Total time.Duration
+	txns  int
+	ops   int
+	took  []time.Duration
+	total time.Duration
 }
 
-// Snapshot returns a copy.
+// Snapshot returns the count of write txns, their ops, the distribution of
+// their durations and the sum of the durations.
 func (s *TxnStats) Snapshot() (txns, ops int, took Dist, total time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.Txns, s.Ops, NewDist(s.Took), s.Total
+	return s.txns, s.ops, NewDist(s.took), s.total
 }
 
 // Reset forgets what was counted.
 func (s *TxnStats) Reset() {
 	s.mu.Lock()
-	s.Txns, s.Ops, s.Took, s.Total = 0, 0, nil, 0
+	s.txns, s.ops, s.took, s.total = 0, 0, nil, 0
 	s.mu.Unlock()
 }
 
@@ -74,10 +76,10 @@ func (t *countTxn) Commit() (*clientv3.TxnResponse, error) {
 	if t.ops > 0 {
 		d := time.Since(start)
 		t.stats.mu.Lock()
-		t.stats.Txns++
-		t.stats.Ops += t.ops
-		t.stats.Took = append(t.stats.Took, d)
-		t.stats.Total += d
+		t.stats.txns++
+		t.stats.ops += t.ops
+		t.stats.took = append(t.stats.took, d)
+		t.stats.total += d
 		t.stats.mu.Unlock()
 	}
 	return resp, err

@@ -373,7 +373,6 @@ func (n *Node) sinkHealth() SinkHealth {
 	return SinkHealth{OK: true}
 }
 
-func (n *Node) recorderOK() bool { return n.sinkHealth().OK }
 
 // staleEpochWait returns how long to hold campaigning back after a stale
 // epoch refusal (doubling from 2s to 1m) and arms the hold.
@@ -491,6 +490,21 @@ func (n *Node) standby(ctx context.Context) *cluster.Term {
 		case t := <-won:
 			return t
 		case <-ctx.Done():
+			// The campaign may have won just as the node stops: resign
+			// that term now, or the peer waits a session TTL for it.
+			cancel()
+			wg.Wait()
+			select {
+			case t := <-won:
+				if t != nil {
+					rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+					if err := t.Resign(rctx); err != nil {
+						n.log.Warn().Err(err).Msg("resigning the term won while stopping failed; it expires after its TTL")
+					}
+					rcancel()
+				}
+			default:
+			}
 			return nil
 		}
 	}
@@ -598,6 +612,13 @@ func (n *Node) sweep(ctx context.Context) {
 			continue
 		}
 		if !p.handedOff && now.Sub(p.arrived) >= n.cfg.HandoffGrace {
+			if n.mirror.Queued(k) {
+				// Already in the queue: the leader holds it back or waits
+				// with it, or another node handed it off. It is durable;
+				// handing it off again would only cost a txn.
+				p.handedOff = true
+				continue
+			}
 			due = append(due, p)
 		}
 	}
@@ -635,15 +656,31 @@ type leader struct {
 	// live is false while the promotion backlog is applied (no hold-back
 	// then: the backlog is applied in event time order at once).
 	live bool
+	// inflight is the batch being written, if any (flushAsync).
+	inflight *inflight
 }
 
+// batch is what the next write logs.
 type batch struct {
-	keys     []string
-	engs     map[string]*Engagement
-	handoffs map[string]struct{}
+	// keys are the dedup keys of the events applied, in order.
+	keys []string
+	// engs are the engagements those events changed.
+	engs map[string]*Engagement
+	// unqueue are handoff queue entries to delete: events applied, or
+	// unreadable.
+	unqueue map[string]struct{}
+	// queue are events the leader holds (held back or Early), to put in the
+	// handoff queue so that they outlive this term: raw event by dedup key.
+	queue map[string][]byte
 }
 
-func (b *batch) empty() bool { return len(b.keys) == 0 && len(b.handoffs) == 0 }
+func newBatch() batch {
+	return batch{engs: map[string]*Engagement{}, unqueue: map[string]struct{}{}, queue: map[string][]byte{}}
+}
+
+func (b *batch) empty() bool {
+	return len(b.keys) == 0 && len(b.engs) == 0 && len(b.unqueue) == 0 && len(b.queue) == 0
+}
 
 // lead runs one term: promotion, then live processing until the term or
 // ctx ends; it always returns with leader work stopped and the term
@@ -661,22 +698,14 @@ func (n *Node) lead(ctx context.Context, term *cluster.Term) {
 		cancel()
 		stopOnShutdown()
 		watchers.Wait()
-		if term.Valid() && L.live && len(L.parked) > 0 && n.recorderOK() {
-			// Held-back events may exist nowhere else (a standby that
-			// was not connected when they came): apply them now, in
-			// event time order, before resigning — within a budget that
-			// keeps a graceful handover under 250 ms even when the
-			// recorder is failing (C-11).
-			dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), 120*time.Millisecond)
-			L.ctx = dctx
-			for id := range L.parked {
-				if err := L.retryParked(id, true); err != nil {
-					log.Warn().Err(err).Msg("applying held-back events at stop failed; the successor replays those it has")
-					break
-				}
-			}
-			dcancel()
+		// The write in flight ran on lctx: it either landed or failed.
+		if err := L.waitFlush(); err != nil && term.Valid() {
+			log.Warn().Err(err).Msg("log write failed; the successor replays those events")
 		}
+		// Events still held back or waiting are in the handoff queue
+		// (their entries go out with the final write): the successor
+		// applies them in event time order together with what its own
+		// socket received, which is better than applying them here.
 		if term.Valid() {
 			fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 500*time.Millisecond)
 			if err := L.flush(fctx); err != nil {
@@ -734,10 +763,15 @@ func (n *Node) lead(ctx context.Context, term *cluster.Term) {
 	// Apply what this node holds that the log does not show, in event time
 	// order, before going live (C-16).
 	var backlog []*pendingEvent
-	for _, raw := range snap.Handoffs {
+	for key, raw := range snap.Handoffs {
+		if _, done := L.applied[key]; done {
+			L.batch.unqueue[key] = struct{}{}
+			continue
+		}
 		ev, err := events.Parse(raw)
 		if err != nil {
 			log.Warn().Err(err).Msg("handoff unreadable; dropped")
+			L.batch.unqueue[key] = struct{}{}
 			continue
 		}
 		if p := n.intakeQuiet(ev); p != nil {
@@ -822,7 +856,10 @@ func (n *Node) lead(ctx context.Context, term *cluster.Term) {
 			}
 		}
 		if err == nil {
-			err = L.flush(lctx)
+			// On the term's context, not lctx: a shutdown lets the write
+			// in flight land (the deferred stop waits for it); losing the
+			// term stops it (and its guard would refuse it anyway).
+			err = L.flushAsync(term.Context())
 		}
 		if err != nil {
 			if lctx.Err() == nil {
@@ -858,7 +895,7 @@ func (L *leader) load(s *cluster.Snapshot) error {
 		}
 		L.engs[id] = &e
 	}
-	L.batch = batch{engs: map[string]*Engagement{}, handoffs: map[string]struct{}{}}
+	L.batch = newBatch()
 	L.parked, L.parkedAt = map[string][]*events.Event{}, map[string]parkInfo{}
 	return nil
 }
@@ -948,15 +985,25 @@ func (L *leader) own(ev *events.Event) error {
 	return L.process(ev)
 }
 
+// handoff takes one entry of the handoff queue: an event a standby handed
+// over, or this leader's own queue entry of an event it holds (the watch
+// echoes its writes). An event held stays queued until it is applied; one
+// already applied has its entry deleted.
 func (L *leader) handoff(h cluster.Handoff) error {
+	if _, held := L.parkedAt[h.Key]; held {
+		return nil
+	}
+	if _, done := L.applied[h.Key]; done {
+		L.batch.unqueue[h.Key] = struct{}{}
+		return nil
+	}
 	ev, err := events.Parse(h.Raw)
 	if err != nil {
 		L.n.log.Warn().Err(err).Msg("handoff unreadable; dropped")
-		L.batch.handoffs[h.Key] = struct{}{}
+		L.batch.unqueue[h.Key] = struct{}{}
 		return nil
 	}
 	L.n.intakeQuiet(ev)
-	L.batch.handoffs[h.Key] = struct{}{}
 	return L.process(ev)
 }
 
@@ -964,8 +1011,9 @@ func (L *leader) handoff(h cluster.Handoff) error {
 // event is logged, so a crash between the two replays the event and the
 // recorder answers duplicate), then the batch.
 //
-// Two kinds of event wait instead (they stay pending, unlogged, so a
-// successor replays them): an Early event, until the fact it needs arrives
+// Two kinds of event wait instead (unlogged, and written to the handoff
+// queue with the next batch, so that a successor applies them even if no
+// standby received them): an Early event, until the fact it needs arrives
 // (typically through a handoff); and, when live, an event that ends a leg
 // (user_ended, consumer_ended, engagement_ended), for the hold-back time, so
 // that an earlier event this node's socket missed — a resume, another
@@ -997,7 +1045,7 @@ func (L *leader) process(ev *events.Event) error {
 		return err
 	}
 	if outcome == Applied && len(L.parked[id]) > 0 {
-		return L.retryParked(id, false)
+		return L.retryParked(id)
 	}
 	return nil
 }
@@ -1018,20 +1066,26 @@ type parkInfo struct{ at, until time.Time }
 func (L *leader) park(id string, ev *events.Event, until time.Time) {
 	L.parked[id] = append(L.parked[id], ev)
 	L.parkedAt[ev.Key] = parkInfo{at: time.Now(), until: until}
+	// Queue it in etcd with the next write: if this term ends before the
+	// event is applied, the successor applies it (Snapshot.Handoffs), even
+	// when no standby received it; and a standby that did does not hand it
+	// off again (Mirror.Queued).
+	delete(L.batch.unqueue, ev.Key)
+	L.batch.queue[ev.Key] = ev.Raw
 	L.n.count(func(s *NodeStatus) { s.Parked = len(L.parkedAt) })
 }
 
 // retryParked applies, in event time order, the parked events of one
-// engagement that are neither held back (unless force) nor Early any more,
+// engagement that are neither held back nor Early any more,
 // until none changes.
-func (L *leader) retryParked(id string, force bool) error {
+func (L *leader) retryParked(id string) error {
 	now := time.Now()
 	for progress := true; progress; {
 		progress = false
 		list := L.parked[id]
 		sort.SliceStable(list, func(i, j int) bool { return list[i].Time.Before(list[j].Time) })
 		for i, ev := range list {
-			if !force && now.Before(L.parkedAt[ev.Key].until) {
+			if now.Before(L.parkedAt[ev.Key].until) {
 				continue
 			}
 			eng, cmds, outcome := L.n.cfg.Rules.Apply(L.engs[id].Clone(), ev)
@@ -1068,7 +1122,7 @@ func (L *leader) releaseParked(limit time.Duration) error {
 	for id, list := range L.parked {
 		for _, ev := range list {
 			if u := L.parkedAt[ev.Key].until; !u.IsZero() && !now.Before(u) {
-				if err := L.retryParked(id, false); err != nil {
+				if err := L.retryParked(id); err != nil {
 					return err
 				}
 				break
@@ -1123,7 +1177,8 @@ func (L *leader) apply(ev *events.Event, id string, eng *Engagement, cmds []rcap
 		L.engs[id] = eng
 		L.batch.engs[id] = eng
 	}
-	L.batch.handoffs[ev.Key] = struct{}{}
+	delete(L.batch.queue, ev.Key)
+	L.batch.unqueue[ev.Key] = struct{}{}
 	n.count(func(s *NodeStatus) { s.Applied++ })
 	return nil
 }
@@ -1193,42 +1248,106 @@ func (L *leader) sendAgent(u rcapi.AgentUpdate) error {
 // maxTxnOps stays under etcd's default limit of 128 operations per txn.
 const maxTxnOps = 120
 
-// flush writes the batch in guarded txns: the state records first, then the
-// dedup keys and handoff deletions, at most maxTxnOps per txn. A crash
-// between the two leaves state ahead of the log; replaying those events on
-// that state yields no command that was not already sent.
+// flush writes the batch and waits for it (and for a write already in
+// flight): the synchronous form, for promotion and the end of a term.
 func (L *leader) flush(ctx context.Context) error {
-	if L.batch.empty() && len(L.batch.engs) == 0 {
+	if err := L.flushAsync(ctx); err != nil {
+		return err
+	}
+	return L.waitFlush()
+}
+
+// flushAsync waits for the write in flight, if any, and then starts writing
+// the batch in the background: the loop applies the next events (and sends
+// their commands) while etcd commits these. At most one write is in flight,
+// so writes land in the loop's order and a state record is never overwritten
+// by an older one. Every event of a batch was applied (its commands
+// answered) before the batch is handed over, so the log never runs ahead of
+// the recorder. ctx bounds the write. The error is that of the write in
+// flight: the term ends, and the events of both batches stay pending, for
+// this node's next term or its successor to replay.
+func (L *leader) flushAsync(ctx context.Context) error {
+	if err := L.waitFlush(); err != nil {
+		return err
+	}
+	if L.batch.empty() {
 		return nil
 	}
+	b := L.batch
+	L.batch = newBatch()
+	done := make(chan error, 1)
+	L.inflight = &inflight{b: b, done: done}
+	go func() { done <- L.write(ctx, b) }()
+	return nil
+}
+
+// waitFlush waits for the write in flight and, when it succeeded, forgets
+// the pending events it logged.
+func (L *leader) waitFlush() error {
+	f := L.inflight
+	if f == nil {
+		return nil
+	}
+	L.inflight = nil
+	if err := <-f.done; err != nil {
+		return err
+	}
+	n := L.n
+	for _, key := range f.b.keys {
+		delete(n.pending, key)
+	}
+	for key := range f.b.unqueue {
+		delete(n.pending, key)
+	}
+	n.count(func(s *NodeStatus) { s.Pending = len(n.pending) })
+	return nil
+}
+
+// inflight is a batch being written.
+type inflight struct {
+	b    batch
+	done chan error
+}
+
+// write commits one batch in guarded txns of at most maxTxnOps: the state
+// records, then the dedup keys, the queue deletions of applied events and
+// the queue entries of held events, in that order. A batch of up to
+// BatchSize events fits one txn, so state and log land together; a larger
+// one (the promotion's reconciliation) is split, and a crash between its
+// txns leaves state ahead of the log, where replaying those events yields
+// no command that was not already sent. It runs beside the loop: it reads
+// only b, whose engagements are never changed once batched (the rules apply
+// events to a clone).
+func (L *leader) write(ctx context.Context, b batch) error {
 	k := L.n.cl.Keys()
 	lease, err := L.term.DedupLease(ctx)
 	if err != nil {
 		return err
 	}
 	build := func(lease clientv3.LeaseID) [][]clientv3.Op {
-		var state, log []clientv3.Op
-		for id, e := range L.batch.engs {
-			b, _ := json.Marshal(e)
+		ops := make([]clientv3.Op, 0, len(b.engs)+len(b.keys)+len(b.unqueue)+len(b.queue))
+		for id, e := range b.engs {
+			raw, _ := json.Marshal(e)
 			if e.Closed && !e.Open() {
-				state = append(state, clientv3.OpPut(k.State(id), string(b), clientv3.WithLease(lease)))
+				ops = append(ops, clientv3.OpPut(k.State(id), string(raw), clientv3.WithLease(lease)))
 			} else {
-				state = append(state, clientv3.OpPut(k.State(id), string(b)))
+				ops = append(ops, clientv3.OpPut(k.State(id), string(raw)))
 			}
 		}
-		for _, key := range L.batch.keys {
-			log = append(log, clientv3.OpPut(k.Dedup(key), L.n.cfg.Name, clientv3.WithLease(lease)))
+		for _, key := range b.keys {
+			ops = append(ops, clientv3.OpPut(k.Dedup(key), L.n.cfg.Name, clientv3.WithLease(lease)))
 		}
-		for key := range L.batch.handoffs {
-			log = append(log, clientv3.OpDelete(k.Handoff(key)))
+		for key := range b.unqueue {
+			ops = append(ops, clientv3.OpDelete(k.Handoff(key)))
+		}
+		for key, raw := range b.queue {
+			ops = append(ops, clientv3.OpPut(k.Handoff(key), string(raw)))
 		}
 		var chunks [][]clientv3.Op
-		for _, ops := range [][]clientv3.Op{state, log} {
-			for len(ops) > 0 {
-				n := min(len(ops), maxTxnOps)
-				chunks = append(chunks, ops[:n])
-				ops = ops[n:]
-			}
+		for len(ops) > 0 {
+			n := min(len(ops), maxTxnOps)
+			chunks = append(chunks, ops[:n])
+			ops = ops[n:]
 		}
 		return chunks
 	}
@@ -1245,7 +1364,7 @@ func (L *leader) flush(ctx context.Context) error {
 		if err != nil && cluster.IsLeaseNotFound(err) && !redone {
 			redone = true
 			// The dedup lease expired under us: take a new one and redo
-			// the whole batch (puts are idempotent).
+			// the whole batch (puts and deletes are idempotent).
 			L.term.ForgetDedupLease()
 			if lease, err = L.term.DedupLease(ctx); err != nil {
 				return err
@@ -1257,14 +1376,6 @@ func (L *leader) flush(ctx context.Context) error {
 			return err
 		}
 	}
-	for _, key := range L.batch.keys {
-		delete(L.n.pending, key)
-	}
-	for key := range L.batch.handoffs {
-		delete(L.n.pending, key)
-	}
-	L.batch = batch{engs: map[string]*Engagement{}, handoffs: map[string]struct{}{}}
-	L.n.count(func(s *NodeStatus) { s.Pending = len(L.n.pending) })
 	return nil
 }
 

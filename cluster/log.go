@@ -22,8 +22,11 @@ type Snapshot struct {
 	// States maps engagement id to its state record (JSON, owned by the
 	// adapter).
 	States map[string][]byte
-	// Handoffs are events handed over by standbys and not yet applied,
-	// keyed by dedup key.
+	// Handoffs is the queue of events owed to the log, keyed by dedup
+	// key: events handed over by standbys, and events a leader holds back
+	// or waits with (it queues them itself so that they outlive it). A new
+	// leader applies them; none is in Applied for long (an applied event's
+	// entry is deleted in the txn that logs it).
 	Handoffs map[string][]byte
 }
 
@@ -161,13 +164,15 @@ func (t *Term) ForgetDedupLease() {
 // IsLeaseNotFound reports whether err says a lease no longer exists.
 func IsLeaseNotFound(err error) bool { return errors.Is(err, rpctypes.ErrLeaseNotFound) }
 
-// Mirror keeps a live copy of the dedup log and the state records, fed by
-// an etcd watch: the standby's hot view (G5). Safe for concurrent use.
+// Mirror keeps a live copy of the dedup log, the state records and the keys
+// of the handoff queue, fed by an etcd watch: the standby's hot view (G5).
+// Safe for concurrent use.
 type Mirror struct {
 	c       *Cluster
 	mu      sync.RWMutex
 	applied map[string]struct{}
 	states  map[string][]byte
+	queued  map[string]struct{}
 	rev     int64
 	synced  bool
 	broken  bool // the last read or watch failed and has not recovered
@@ -175,7 +180,7 @@ type Mirror struct {
 
 // NewMirror returns an empty mirror; Run fills it.
 func (c *Cluster) NewMirror() *Mirror {
-	return &Mirror{c: c, applied: map[string]struct{}{}, states: map[string][]byte{}}
+	return &Mirror{c: c, applied: map[string]struct{}{}, states: map[string][]byte{}, queued: map[string]struct{}{}}
 }
 
 // Run reads a snapshot and then follows the watch until ctx ends, re-reading
@@ -203,8 +208,12 @@ func (m *Mirror) follow(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	queued := make(map[string]struct{}, len(s.Handoffs))
+	for key := range s.Handoffs {
+		queued[key] = struct{}{}
+	}
 	m.mu.Lock()
-	m.applied, m.states, m.rev, m.synced, m.broken = s.Applied, s.States, s.Revision, true, false
+	m.applied, m.states, m.queued, m.rev, m.synced, m.broken = s.Applied, s.States, queued, s.Revision, true, false
 	m.mu.Unlock()
 	k := m.c.keys
 	wch := m.c.client.Watch(clientv3.WithRequireLeader(ctx), k.Root(), clientv3.WithPrefix(), clientv3.WithRev(s.Revision+1))
@@ -230,6 +239,13 @@ func (m *Mirror) follow(ctx context.Context) error {
 				} else {
 					m.states[id] = ev.Kv.Value
 				}
+			case strings.HasPrefix(key, k.HandoffPrefix()):
+				id := key[len(k.HandoffPrefix()):]
+				if ev.Type == mvccpb.DELETE {
+					delete(m.queued, id)
+				} else {
+					m.queued[id] = struct{}{}
+				}
 			}
 		}
 		m.rev = resp.Header.Revision
@@ -243,6 +259,16 @@ func (m *Mirror) Applied(key string) bool {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	_, ok := m.applied[key]
+	return ok
+}
+
+// Queued reports whether the handoff queue holds key: a standby handed the
+// event off, or the leader holds it back. Either way the event is durable
+// in etcd, and the leader (or its successor) applies it.
+func (m *Mirror) Queued(key string) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	_, ok := m.queued[key]
 	return ok
 }
 

@@ -1,0 +1,135 @@
+package adapter_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/zccadapter/zccadapter/adapter"
+	"github.com/zccadapter/zccadapter/config"
+	"github.com/zccadapter/zccadapter/faultnet"
+	"github.com/zccadapter/zccadapter/rcapi"
+)
+
+// queuedKeys returns the keys of the lab cluster's handoff queue.
+func (l *lab) queuedKeys(t *testing.T) []string {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: l.etcd.Endpoints(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	resp, err := cli.Get(ctx, "/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, kv := range resp.Kvs {
+		if strings.Contains(string(kv.Key), "/handoff/") {
+			out = append(out, string(kv.Key))
+		}
+	}
+	return out
+}
+
+// TestC15_HeldStopSurvivesLeaderCrash: the end of a call reaches the
+// leader's socket only (the standby's socket missed it), and the leader
+// crashes while it holds that event back. The event must not die with it:
+// the leader queued it in etcd, and the successor applies it at promotion.
+// "Crash" here: node a's links to etcd and to the recorder are cut at once,
+// so it can neither write nor send again; its lease expires and b takes
+// over.
+func TestC15_HeldStopSurvivesLeaderCrash(t *testing.T) {
+	l := newLab(t)
+	etcdProxy, err := faultnet.Listen("127.0.0.1:0", strings.TrimPrefix(l.etcd.Endpoints()[0], "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { etcdProxy.Close() })
+	recProxy, err := faultnet.Listen("127.0.0.1:0", strings.TrimPrefix(l.recTS.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { recProxy.Close() })
+	l.tune = func(c *config.Config) {
+		// Hold-back = grace + 1 s = 3 s: the crash comes well inside it.
+		c.Rules.HandoffGrace = 2 * time.Second
+		if c.Node == "a" {
+			c.Etcd.Endpoints = []string{"http://" + etcdProxy.Addr()}
+			c.Recorder.URL = "http://" + recProxy.Addr()
+			c.Recorder.RequestTimeout = 500 * time.Millisecond
+		}
+	}
+	a := l.start("a")
+	a.waitRole(t, adapter.RoleLeader, 10*time.Second)
+	b := l.start("b")
+	b.waitRole(t, adapter.RoleStandby, 10*time.Second)
+
+	now := time.Now().UTC()
+	both, onlyA := []string{"sub-a", "sub-b"}, []string{"sub-a"}
+	l.sendEvent("contact_center.engagement_started", "eng-c15", "", both, now, nil)
+	l.sendEvent("contact_center.engagement_user_answered", "eng-c15", "usr-c15", both, now.Add(time.Second), nil)
+	seg := "eng-c15/usr-c15"
+	waitFor(t, 10*time.Second, "the start at the recorder", func() bool { return len(l.applied(seg)) == 1 })
+	l.sendEvent("contact_center.engagement_ended", "eng-c15", "", onlyA, now.Add(5*time.Second), nil)
+	waitFor(t, 5*time.Second, "the leader to hold the end back and queue it in etcd", func() bool {
+		return a.node.Status().Parked == 1 && len(l.queuedKeys(t)) == 1
+	})
+
+	etcdProxy.SetMode(faultnet.Cut)
+	recProxy.SetMode(faultnet.Cut)
+	waitFor(t, 15*time.Second, "b to lead after a's crash", func() bool {
+		return b.node.Status().Role == adapter.RoleLeader
+	})
+	waitFor(t, 10*time.Second, "the held stop at the recorder", func() bool { return len(l.applied(seg)) >= 2 })
+	if got, want := l.applied(seg), []string{rcapi.ActionStart, rcapi.ActionStop}; !slices.Equal(got, want) {
+		t.Fatalf("segment %s: got %v, want %v", seg, got, want)
+	}
+	waitFor(t, 5*time.Second, "the queue to be empty once the stop is logged", func() bool { return len(l.queuedKeys(t)) == 0 })
+	if s := b.node.Status(); s.HandedOff != 0 {
+		t.Errorf("b handed off %d events; it received none that a had not", s.HandedOff)
+	}
+}
+
+// TestStandbyDoesNotHandOffWhatTheLeaderHolds: every event reaches both
+// sockets; the leader holds the ends of calls back for grace + 1 s. The
+// standby sees them queued in etcd and does not hand them off again.
+func TestStandbyDoesNotHandOffWhatTheLeaderHolds(t *testing.T) {
+	l := newLab(t)
+	l.tune = func(c *config.Config) { c.Rules.HandoffGrace = time.Second }
+	a := l.start("a")
+	a.waitRole(t, adapter.RoleLeader, 10*time.Second)
+	b := l.start("b")
+	b.waitRole(t, adapter.RoleStandby, 10*time.Second)
+
+	now := time.Now().UTC()
+	both := []string{"sub-a", "sub-b"}
+	const calls = 5
+	for i := range calls {
+		eng, user := "eng-held-"+string(rune('a'+i)), "usr-held-"+string(rune('a'+i))
+		l.sendEvent("contact_center.engagement_started", eng, "", both, now, nil)
+		l.sendEvent("contact_center.engagement_user_answered", eng, user, both, now.Add(time.Second), nil)
+		l.sendEvent("contact_center.engagement_user_ended", eng, user, both, now.Add(2*time.Second), nil)
+	}
+	waitFor(t, 15*time.Second, "every call started and stopped", func() bool {
+		for i := range calls {
+			if len(l.applied("eng-held-"+string(rune('a'+i))+"/usr-held-"+string(rune('a'+i)))) < 2 {
+				return false
+			}
+		}
+		return true
+	})
+	waitFor(t, 5*time.Second, "b to see every event logged", func() bool { return b.node.Status().Pending == 0 })
+	if s := b.node.Status(); s.HandedOff != 0 {
+		t.Errorf("b handed off %d events the leader held back; want 0", s.HandedOff)
+	}
+	if q := l.queuedKeys(t); len(q) != 0 {
+		t.Errorf("handoff queue holds %d entries after every event was applied", len(q))
+	}
+}

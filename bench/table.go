@@ -98,7 +98,7 @@ func printTables(out io.Writer, r results, o options) {
 		"figure", "events/s", "÷ guarded txn, leader's shape", "÷ batched put, 4 writers", "budget")
 	for _, row := range []struct{ name, label string }{
 		{"ref=txn-1", "ref: etcd guarded txn, 1 event per txn"},
-		{"ref=txn-32", "ref: etcd guarded txn, leader's shape (2 txns per 32 events)"},
+		{"ref=txn-32", "ref: etcd guarded txn, leader's shape (1 txn per 32 events)"},
 		{"ref=put-1w", "ref: etcd batched put, 120 ops/txn, 1 writer"},
 		{"ref=put-4w", "ref: etcd batched put, 120 ops/txn, 4 writers"},
 		{"leader/discard", "leader, saturated, recorder answering at once"},

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"io"
 	"slices"
 	"strconv"
@@ -38,28 +37,44 @@ const dedupKeyLen = 32
 // The error is a [*ParseError] with Field "payload.object" when object is not
 // valid JSON.
 func DedupKey(name, accountID string, object json.RawMessage, eventTS int64) (string, error) {
-	dec := json.NewDecoder(bytes.NewReader(object))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
+	raw := bytes.TrimSpace(object)
+	if !json.Valid(raw) {
 		return "", &ParseError{Field: "payload.object", Reason: "invalid JSON"}
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return "", &ParseError{Field: "payload.object", Reason: "invalid JSON: data after the value"}
+	if len(raw) > 0 && raw[0] == '{' {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return "", &ParseError{Field: "payload.object", Reason: "invalid JSON"}
+		}
+		return dedupKeyOfObject(name, accountID, m, eventTS), nil
 	}
-
 	var canon bytes.Buffer
-	writeCanonical(&canon, v)
+	writeCanonical(&canon, raw)
+	return hashKey(name, accountID, canon.Bytes(), false, eventTS), nil
+}
 
+// dedupKeyOfObject is DedupKey of an object already split into its fields
+// (as Parse has it), without decoding it again.
+func dedupKeyOfObject(name, accountID string, object map[string]json.RawMessage, eventTS int64) string {
+	var canon bytes.Buffer
+	canon.Grow(512)
+	writeCanonicalObject(&canon, object)
+	return hashKey(name, accountID, canon.Bytes(), hasOwnTime(object), eventTS)
+}
+
+// hashKey hashes the key's fields (see DedupKey).
+func hashKey(name, accountID string, canon []byte, ownTime bool, eventTS int64) string {
 	h := sha256.New()
 	writeField(h, "zccadapter/events.DedupKey/v1")
 	writeField(h, name)
 	writeField(h, accountID)
-	writeField(h, canon.String())
-	if !hasOwnTime(v) {
+	_, _ = io.WriteString(h, strconv.Itoa(len(canon)))
+	_, _ = io.WriteString(h, ":")
+	_, _ = h.Write(canon)
+	if !ownTime {
 		writeField(h, strconv.FormatInt(eventTS, 10))
 	}
-	return hex.EncodeToString(h.Sum(nil))[:dedupKeyLen], nil
+	return hex.EncodeToString(h.Sum(nil))[:dedupKeyLen]
 }
 
 // writeField writes s length-prefixed, so that no two field lists hash alike.
@@ -76,17 +91,16 @@ func isVolatile(key string) bool {
 	return strings.HasSuffix(k, "url") || strings.HasSuffix(k, "signature") || strings.HasSuffix(k, "token")
 }
 
-// hasOwnTime reports whether v is an object with a non-empty time field.
-func hasOwnTime(v any) bool {
-	m, ok := v.(map[string]any)
-	if !ok {
-		return false
-	}
+// hasOwnTime reports whether an object has a non-empty time field (a
+// string that is not blank, or any other value but null).
+func hasOwnTime(m map[string]json.RawMessage) bool {
 	for _, k := range objectTimeFields {
-		switch t := m[k].(type) {
-		case nil:
-		case string:
-			if strings.TrimSpace(t) != "" {
+		v := bytes.TrimSpace(m[k])
+		switch {
+		case len(v) == 0 || string(v) == "null":
+		case v[0] == '"':
+			var s string
+			if json.Unmarshal(v, &s) == nil && strings.TrimSpace(s) != "" {
 				return true
 			}
 		default:
@@ -96,46 +110,75 @@ func hasOwnTime(v any) bool {
 	return false
 }
 
-// writeCanonical writes v (as decoded with UseNumber) as canonical JSON,
-// leaving out volatile keys.
-func writeCanonical(b *bytes.Buffer, v any) {
-	switch t := v.(type) {
-	case nil:
-		b.WriteString("null")
-	case bool:
-		b.WriteString(strconv.FormatBool(t))
-	case json.Number:
-		b.WriteString(t.String())
-	case string:
-		writeJSONString(b, t)
-	case []any:
+// writeCanonical writes one valid JSON value as canonical JSON, leaving out
+// volatile keys: object keys sorted (as decoded), strings as json.Marshal
+// writes them, numbers, true, false and null as their literal text.
+func writeCanonical(b *bytes.Buffer, raw []byte) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return
+	}
+	switch raw[0] {
+	case '{':
+		var m map[string]json.RawMessage
+		_ = json.Unmarshal(raw, &m) // valid: checked by the caller
+		writeCanonicalObject(b, m)
+	case '[':
+		var list []json.RawMessage
+		_ = json.Unmarshal(raw, &list)
 		b.WriteByte('[')
-		for i, e := range t {
+		for i, e := range list {
 			if i > 0 {
 				b.WriteByte(',')
 			}
 			writeCanonical(b, e)
 		}
 		b.WriteByte(']')
-	case map[string]any:
-		keys := make([]string, 0, len(t))
-		for k := range t {
-			if !isVolatile(k) {
-				keys = append(keys, k)
-			}
-		}
-		slices.Sort(keys)
-		b.WriteByte('{')
-		for i, k := range keys {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			writeJSONString(b, k)
-			b.WriteByte(':')
-			writeCanonical(b, t[k])
-		}
-		b.WriteByte('}')
+	case '"':
+		writeStringLiteral(b, raw)
+	default:
+		b.Write(raw)
 	}
+}
+
+func writeCanonicalObject(b *bytes.Buffer, m map[string]json.RawMessage) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		if !isVolatile(k) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	b.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		writeJSONString(b, k)
+		b.WriteByte(':')
+		writeCanonical(b, m[k])
+	}
+	b.WriteByte('}')
+}
+
+// writeStringLiteral writes a JSON string literal as json.Marshal writes its
+// value: verbatim when it holds only printable ASCII that json.Marshal does
+// not escape, else decoded and encoded again.
+func writeStringLiteral(b *bytes.Buffer, lit []byte) {
+	plain := true
+	for _, c := range lit[1 : len(lit)-1] {
+		if c < 0x20 || c > 0x7e || c == '\\' || c == '<' || c == '>' || c == '&' {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		b.Write(lit)
+		return
+	}
+	var s string
+	_ = json.Unmarshal(lit, &s)
+	writeJSONString(b, s)
 }
 
 func writeJSONString(b *bytes.Buffer, s string) {

@@ -319,16 +319,8 @@ func Parse(raw []byte) (*Event, error) {
 		return nil, f.err
 	}
 
-	key, err := DedupKey(name, accountID, objRaw, tsMS)
-	if err != nil {
-		var pe *ParseError
-		if errors.As(err, &pe) {
-			pe.Event = errName
-			return nil, pe
-		}
-		return fail("payload.object", err.Error())
-	}
-	ev.Key = key
+	// obj is the decoded payload.object: hash it without decoding it again.
+	ev.Key = dedupKeyOfObject(name, accountID, obj, tsMS)
 	return ev, nil
 }
 

@@ -222,12 +222,16 @@ func printTables(out io.Writer, r results, o options) {
 		"compaction", "db file MB", "in use MB", "in use at 30 min", "growth MB/h (30→60 min)", "live keys", "budget: bounded")
 	noneGrowth, okNone := r.get(bHour+"none", "growth-MB/h")
 	for _, mode := range []struct{ name, label string }{
-		{"none", "none (embedded member today)"},
-		{"periodic-5m", "ref: periodic, 5 min retention"},
+		{"none", "ref: none (etcd's default)"},
+		{"periodic-5m", "periodic, 5 min (embedded, compose, README)"},
 	} {
 		n := bHour + mode.name
 		budget := dash
-		if g, ok := r.get(n, "growth-MB/h"); ok && okNone && noneGrowth > 0 {
+		if g, ok := r.get(n, "growth-MB/h"); ok && mode.name == "none" && g > 0 {
+			// The reference: how long etcd's default would last.
+			inUse, _ := r.get(n, "inuse-MB")
+			budget = fmt.Sprintf("(2 GiB quota full in ≈ %.1f h)", (etcdQuotaMB-inUse)/g+1)
+		} else if ok && okNone && noneGrowth > 0 {
 			// Bounded: the size no longer follows the volume written. The
 			// reference is the same hour without compaction, where every
 			// event's writes stay; what is left with compaction is bbolt's

@@ -38,6 +38,13 @@ type EmbedConfig struct {
 	// ClientURL must then be https://. ClientCAFile, when set as well,
 	// requires client certificates signed by it (--client-cert-auth).
 	CertFile, KeyFile, ClientCAFile string
+	// AutoCompactionRetention is how much MVCC history the member keeps
+	// (etcd's --auto-compaction-mode=periodic
+	// --auto-compaction-retention). Default (zero) 5m; negative keeps all
+	// history, and the database then grows with every dedup and state write
+	// until etcd's space quota (2 GiB by default) refuses writes
+	// (BENCHMARKS.md, etcd size).
+	AutoCompactionRetention time.Duration
 }
 
 // Embedded is a running embedded etcd member.
@@ -104,10 +111,12 @@ func StartEmbedded(cfg EmbedConfig) (*Embedded, error) {
 	if cfg.ClusterState == "existing" {
 		ec.ClusterState = embed.ClusterStateFlagExisting
 	}
-	// Keep five minutes of history: without compaction etcd grows with
-	// every dedup and state write until its quota refuses writes.
-	ec.AutoCompactionMode = embed.CompactorModePeriodic
-	ec.AutoCompactionRetention = "5m"
+	switch r := cfg.AutoCompactionRetention; {
+	case r == 0:
+		ec.AutoCompactionMode, ec.AutoCompactionRetention = embed.CompactorModePeriodic, "5m"
+	case r > 0:
+		ec.AutoCompactionMode, ec.AutoCompactionRetention = embed.CompactorModePeriodic, r.String()
+	}
 	ec.LogLevel = cfg.LogLevel
 	if ec.LogLevel == "" {
 		ec.LogLevel = "error"

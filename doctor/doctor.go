@@ -6,8 +6,8 @@
 // Server-to-Server credentials get a token; the token's scopes cover the
 // minimum list (PROTOCOL §4); this node's subscription URL connects and
 // answers a heartbeat; no other live member uses the same subscription; the
-// recorder answers; etcd is reachable, has a quorum and writes quickly; the
-// clock agrees with etcd's and Zoom's. Each check ends pass, fail (with a
+// recorder answers; etcd is reachable, has a quorum, writes quickly and
+// compacts its history; the clock agrees with etcd's and Zoom's. Each check ends pass, fail (with a
 // one-line fix) or skip (it depends on one that failed, or cannot be
 // measured here).
 //
@@ -59,6 +59,7 @@ const (
 	CheckEtcdQuorum    = "etcd.quorum"
 	CheckEtcdLatency   = "etcd.write_latency"
 	CheckEtcdClock     = "etcd.clock_skew"
+	CheckEtcdHistory   = "etcd.compaction"
 )
 
 const (
@@ -66,6 +67,11 @@ const (
 	defaultTimeout       = 5 * time.Second
 	defaultMaxSkew       = time.Second
 	defaultMaxWriteDelay = 250 * time.Millisecond
+	// defaultMaxUncompacted: with 5 minutes of retention a pair writes far
+	// fewer revisions than this between compactions (about 60,000 at 200
+	// events/s); without compaction it gets there in under an hour at that
+	// rate, hours before etcd's 2 GiB quota.
+	defaultMaxUncompacted = 500_000
 )
 
 // Result is one check's outcome.
@@ -115,6 +121,10 @@ type Options struct {
 	// MaxWriteLatency is the slowest etcd put that passes. Default 250ms:
 	// a leader commits a batch per few milliseconds with a 2s timeout.
 	MaxWriteLatency time.Duration
+	// MaxUncompactedRevisions: etcd.compaction fails when this many
+	// revisions are in etcd's history and none was ever compacted away.
+	// Default 500,000.
+	MaxUncompactedRevisions int64
 	// ProbeRunning probes this node's subscription even while the node
 	// runs with its socket up. Dangerous: Zoom may close the node's socket
 	// for the probe's, and events sent meanwhile reach only the other node.
@@ -139,6 +149,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxWriteLatency <= 0 {
 		o.MaxWriteLatency = defaultMaxWriteDelay
+	}
+	if o.MaxUncompactedRevisions <= 0 {
+		o.MaxUncompactedRevisions = defaultMaxUncompacted
 	}
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment,
@@ -187,6 +200,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) *Report {
 	r.check(ctx, CheckEtcdQuorum, r.checkEtcdQuorum)
 	r.check(ctx, CheckEtcdLatency, r.checkEtcdLatency)
 	r.check(ctx, CheckEtcdClock, r.checkEtcdClock)
+	r.check(ctx, CheckEtcdHistory, r.checkEtcdHistory)
 	r.check(ctx, CheckSharedSub, r.checkSharedSubscription)
 	r.check(ctx, CheckSubscription, r.checkSubscription)
 	r.check(ctx, CheckRecorder, r.checkRecorder)

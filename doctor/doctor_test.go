@@ -2,10 +2,13 @@ package doctor_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/zccadapter/zccadapter/adapter"
 	"github.com/zccadapter/zccadapter/config"
@@ -66,14 +69,14 @@ func TestDoctorPassesOnAHealthySetup(t *testing.T) {
 	l := newLab(t, nil)
 	l.register("b", "sub-b", "127.0.0.1:1")
 	rep := doctor.Run(t.Context(), l.config("a"), opts())
-	if len(rep.Results) != 10 {
-		t.Errorf("%d results, want 10", len(rep.Results))
+	if len(rep.Results) != 11 {
+		t.Errorf("%d results, want 11", len(rep.Results))
 	}
 	expect(t, rep, map[string]doctor.Outcome{
 		doctor.CheckZoomToken: doctor.Pass, doctor.CheckZoomScopes: doctor.Pass, doctor.CheckZoomClock: doctor.Pass,
 		doctor.CheckEtcdReachable: doctor.Pass, doctor.CheckEtcdQuorum: doctor.Pass, doctor.CheckEtcdLatency: doctor.Pass,
 		doctor.CheckEtcdClock: doctor.Pass, doctor.CheckSharedSub: doctor.Pass, doctor.CheckSubscription: doctor.Pass,
-		doctor.CheckRecorder: doctor.Pass,
+		doctor.CheckRecorder: doctor.Pass, doctor.CheckEtcdHistory: doctor.Pass,
 	})
 	if !rep.OK {
 		t.Error("report not OK")
@@ -273,5 +276,41 @@ func TestDoctorDoesNotRefreshARefreshTokenGrant(t *testing.T) {
 	})
 	if after := l.zoom.TokenFetches(); after != before {
 		t.Errorf("token endpoint issued %d tokens during doctor, want none", after-before)
+	}
+}
+
+// TestDoctorCatchesEtcdKeepingAllHistory: an etcd that has never compacted
+// and holds a long history fails etcd.compaction with the flags to set;
+// once compacted, it passes.
+func TestDoctorCatchesEtcdKeepingAllHistory(t *testing.T) {
+	l := newLab(t, nil)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: l.etcd.Endpoints(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	var last int64
+	for i := range 60 {
+		resp, err := cli.Put(t.Context(), "/other/app/key", fmt.Sprint(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = resp.Header.Revision
+	}
+	o := opts()
+	o.MaxUncompactedRevisions = 50
+	rep := doctor.Run(t.Context(), l.config("a"), o)
+	expect(t, rep, map[string]doctor.Outcome{doctor.CheckEtcdHistory: doctor.Fail})
+	if r := rep.Result(doctor.CheckEtcdHistory); !strings.Contains(r.Fix, "--auto-compaction-retention=5m") {
+		t.Errorf("fix %q does not name the etcd flags", r.Fix)
+	}
+
+	if _, err := cli.Compact(t.Context(), last); err != nil {
+		t.Fatal(err)
+	}
+	rep = doctor.Run(t.Context(), l.config("a"), o)
+	expect(t, rep, map[string]doctor.Outcome{doctor.CheckEtcdHistory: doctor.Pass})
+	if d := rep.Result(doctor.CheckEtcdHistory).Detail; !strings.Contains(d, "compacted") {
+		t.Errorf("detail %q: want the history compacted", d)
 	}
 }

@@ -347,3 +347,46 @@ func SharedSubscriptions(members []cluster.Member) []string {
 	sort.Strings(out)
 	return out
 }
+
+// fixEtcdHistory is what to do when etcd keeps all of its history.
+const fixEtcdHistory = "run every etcd member with --auto-compaction-mode=periodic --auto-compaction-retention=5m (README, etcd), " +
+	"then compact and defragment once (etcdctl compact, defrag)"
+
+// checkEtcdHistory fails when etcd has never compacted its history and the
+// history is long (Options.MaxUncompactedRevisions): every dedup and state
+// write of the leader stays in etcd's database until it is compacted, and
+// at etcd's space quota every write is refused. Whether revision 1 can
+// still be read tells whether anything was ever compacted
+// (mvcc: required revision has been compacted); the database sizes come
+// from the maintenance Status of one endpoint.
+func (r *run) checkEtcdHistory(ctx context.Context) Result {
+	if r.cl == nil {
+		return skip("etcd unreachable (see %s)", CheckEtcdReachable)
+	}
+	cli := r.cl.Client()
+	ctx, cancel := context.WithTimeout(ctx, 2*r.opts.Timeout)
+	defer cancel()
+	root := r.cl.Keys().Root()
+	head, err := cli.Get(ctx, root, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		return fail(fixEtcdDown, "read %s: %v", root, err)
+	}
+	rev := head.Header.Revision
+	size := ""
+	for _, ep := range cli.Endpoints() {
+		if st, err := cli.Status(ctx, ep); err == nil {
+			size = fmt.Sprintf(", database %.1f MB (%.1f MB in use)", float64(st.DbSize)/(1<<20), float64(st.DbSizeInUse)/(1<<20))
+			break
+		}
+	}
+	_, err = cli.Get(ctx, root, clientv3.WithRev(1), clientv3.WithCountOnly())
+	switch {
+	case errors.Is(err, rpctypes.ErrCompacted):
+		return pass("history compacted: revision %d%s", rev, size)
+	case err != nil:
+		return fail(fixEtcdDown, "read revision 1: %v", err)
+	case rev > r.opts.MaxUncompactedRevisions:
+		return fail(fixEtcdHistory, "etcd has kept all %d revisions of its history%s: it grows with every event until its quota refuses writes", rev, size)
+	}
+	return pass("nothing compacted yet at revision %d%s (a young cluster; compaction keeps the last 5 minutes when configured)", rev, size)
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -46,6 +47,8 @@ func etcdCmd() *cobra.Command {
 	f.StringVar(&cfg.InitialCluster, "initial-cluster", "", "name=peerURL,... of every member (default: this member alone)")
 	f.StringVar(&cfg.ClusterState, "initial-cluster-state", "new", "new or existing")
 	f.StringVar(&cfg.LogLevel, "etcd-log-level", "error", "etcd's own log level")
+	f.DurationVar(&cfg.AutoCompactionRetention, "auto-compaction-retention", 5*time.Minute,
+		"MVCC history to keep (periodic compaction); negative keeps everything and the database grows until its quota")
 	_ = cmd.MarkFlagRequired("data-dir")
 	return cmd
 }

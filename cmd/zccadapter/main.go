@@ -9,14 +9,60 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
+// version is set at build time with -ldflags "-X main.version=…" (the
+// image build does); otherwise it comes from the build information Go
+// records (see buildVersion).
 var version = "dev"
+
+func init() { version = buildVersion(version, debug.ReadBuildInfo) }
+
+// buildVersion returns set when it was set at link time; else the module
+// version of a `go install …@version` build; else the VCS revision that `go
+// build` records in a git checkout (first 12 hex digits, "+dirty" with
+// uncommitted changes, and the commit time); else "dev" (`go run` and `go
+// test` record no revision).
+func buildVersion(set string, read func() (*debug.BuildInfo, bool)) string {
+	if set != "dev" {
+		return set
+	}
+	bi, ok := read()
+	if !ok {
+		return set
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, at string
+	dirty := false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return set
+	}
+	v := "dev-" + rev[:min(12, len(rev))]
+	if dirty {
+		v += "+dirty"
+	}
+	if at != "" {
+		v += " (" + at + ")"
+	}
+	return v
+}
 
 func main() {
 	if err := run(); err != nil {

@@ -12,13 +12,14 @@ import (
 	"github.com/zccadapter/zccadapter/adapter"
 	"github.com/zccadapter/zccadapter/config"
 	"github.com/zccadapter/zccadapter/faultnet"
+	"github.com/zccadapter/zccadapter/internal/labtest"
 	"github.com/zccadapter/zccadapter/rcapi"
 )
 
 // queuedKeys returns the keys of the lab cluster's handoff queue.
 func (l *lab) queuedKeys(t *testing.T) []string {
 	t.Helper()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: l.etcd.Endpoints(), DialTimeout: 5 * time.Second})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: l.Etcd.Endpoints(), DialTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,17 +48,17 @@ func (l *lab) queuedKeys(t *testing.T) []string {
 // over.
 func TestC15_HeldStopSurvivesLeaderCrash(t *testing.T) {
 	l := newLab(t)
-	etcdProxy, err := faultnet.Listen("127.0.0.1:0", strings.TrimPrefix(l.etcd.Endpoints()[0], "http://"))
+	etcdProxy, err := faultnet.Listen("127.0.0.1:0", strings.TrimPrefix(l.Etcd.Endpoints()[0], "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { etcdProxy.Close() })
-	recProxy, err := faultnet.Listen("127.0.0.1:0", strings.TrimPrefix(l.recTS.URL, "http://"))
+	recProxy, err := faultnet.Listen("127.0.0.1:0", strings.TrimPrefix(l.RecTS.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { recProxy.Close() })
-	l.tune = func(c *config.Config) {
+	l.Tune = func(c *config.Config) {
 		// Hold-back = grace + 1 s = 3 s: the crash comes well inside it.
 		c.Rules.HandoffGrace = 2 * time.Second
 		if c.Node == "a" {
@@ -67,32 +68,32 @@ func TestC15_HeldStopSurvivesLeaderCrash(t *testing.T) {
 		}
 	}
 	a := l.start("a")
-	a.waitRole(t, adapter.RoleLeader, 10*time.Second)
+	a.WaitRole(t, adapter.RoleLeader, 10*time.Second)
 	b := l.start("b")
-	b.waitRole(t, adapter.RoleStandby, 10*time.Second)
+	b.WaitRole(t, adapter.RoleStandby, 10*time.Second)
 
 	now := time.Now().UTC()
 	both, onlyA := []string{"sub-a", "sub-b"}, []string{"sub-a"}
 	l.sendEvent("contact_center.engagement_started", "eng-c15", "", both, now, nil)
 	l.sendEvent("contact_center.engagement_user_answered", "eng-c15", "usr-c15", both, now.Add(time.Second), nil)
 	seg := "eng-c15/usr-c15"
-	waitFor(t, 10*time.Second, "the start at the recorder", func() bool { return len(l.applied(seg)) == 1 })
+	labtest.WaitFor(t, 10*time.Second, "the start at the recorder", func() bool { return len(l.applied(seg)) == 1 })
 	l.sendEvent("contact_center.engagement_ended", "eng-c15", "", onlyA, now.Add(5*time.Second), nil)
-	waitFor(t, 5*time.Second, "the leader to hold the end back and queue it in etcd", func() bool {
-		return a.node.Status().Parked == 1 && len(l.queuedKeys(t)) == 1
+	labtest.WaitFor(t, 5*time.Second, "the leader to hold the end back and queue it in etcd", func() bool {
+		return a.Status().Parked == 1 && len(l.queuedKeys(t)) == 1
 	})
 
 	etcdProxy.SetMode(faultnet.Cut)
 	recProxy.SetMode(faultnet.Cut)
-	waitFor(t, 15*time.Second, "b to lead after a's crash", func() bool {
-		return b.node.Status().Role == adapter.RoleLeader
+	labtest.WaitFor(t, 15*time.Second, "b to lead after a's crash", func() bool {
+		return b.Status().Role == adapter.RoleLeader
 	})
-	waitFor(t, 10*time.Second, "the held stop at the recorder", func() bool { return len(l.applied(seg)) >= 2 })
+	labtest.WaitFor(t, 10*time.Second, "the held stop at the recorder", func() bool { return len(l.applied(seg)) >= 2 })
 	if got, want := l.applied(seg), []string{rcapi.ActionStart, rcapi.ActionStop}; !slices.Equal(got, want) {
 		t.Fatalf("segment %s: got %v, want %v", seg, got, want)
 	}
-	waitFor(t, 5*time.Second, "the queue to be empty once the stop is logged", func() bool { return len(l.queuedKeys(t)) == 0 })
-	if s := b.node.Status(); s.HandedOff != 0 {
+	labtest.WaitFor(t, 5*time.Second, "the queue to be empty once the stop is logged", func() bool { return len(l.queuedKeys(t)) == 0 })
+	if s := b.Status(); s.HandedOff != 0 {
 		t.Errorf("b handed off %d events; it received none that a had not", s.HandedOff)
 	}
 }
@@ -102,11 +103,11 @@ func TestC15_HeldStopSurvivesLeaderCrash(t *testing.T) {
 // standby sees them queued in etcd and does not hand them off again.
 func TestStandbyDoesNotHandOffWhatTheLeaderHolds(t *testing.T) {
 	l := newLab(t)
-	l.tune = func(c *config.Config) { c.Rules.HandoffGrace = time.Second }
+	l.Tune = func(c *config.Config) { c.Rules.HandoffGrace = time.Second }
 	a := l.start("a")
-	a.waitRole(t, adapter.RoleLeader, 10*time.Second)
+	a.WaitRole(t, adapter.RoleLeader, 10*time.Second)
 	b := l.start("b")
-	b.waitRole(t, adapter.RoleStandby, 10*time.Second)
+	b.WaitRole(t, adapter.RoleStandby, 10*time.Second)
 
 	now := time.Now().UTC()
 	both := []string{"sub-a", "sub-b"}
@@ -117,7 +118,7 @@ func TestStandbyDoesNotHandOffWhatTheLeaderHolds(t *testing.T) {
 		l.sendEvent("contact_center.engagement_user_answered", eng, user, both, now.Add(time.Second), nil)
 		l.sendEvent("contact_center.engagement_user_ended", eng, user, both, now.Add(2*time.Second), nil)
 	}
-	waitFor(t, 15*time.Second, "every call started and stopped", func() bool {
+	labtest.WaitFor(t, 15*time.Second, "every call started and stopped", func() bool {
 		for i := range calls {
 			if len(l.applied("eng-held-"+string(rune('a'+i))+"/usr-held-"+string(rune('a'+i)))) < 2 {
 				return false
@@ -125,8 +126,8 @@ func TestStandbyDoesNotHandOffWhatTheLeaderHolds(t *testing.T) {
 		}
 		return true
 	})
-	waitFor(t, 5*time.Second, "b to see every event logged", func() bool { return b.node.Status().Pending == 0 })
-	if s := b.node.Status(); s.HandedOff != 0 {
+	labtest.WaitFor(t, 5*time.Second, "b to see every event logged", func() bool { return b.Status().Pending == 0 })
+	if s := b.Status(); s.HandedOff != 0 {
 		t.Errorf("b handed off %d events the leader held back; want 0", s.HandedOff)
 	}
 	if q := l.queuedKeys(t); len(q) != 0 {

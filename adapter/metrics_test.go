@@ -2,11 +2,8 @@ package adapter_test
 
 import (
 	"bufio"
-	"context"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,63 +12,26 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/zccadapter/zccadapter/adapter"
-	"github.com/zccadapter/zccadapter/cluster"
 	"github.com/zccadapter/zccadapter/config"
+	"github.com/zccadapter/zccadapter/internal/labtest"
 	"github.com/zccadapter/zccadapter/sim/traffic"
 )
 
 const labBearer = "recorder-bearer-9d2c61f0"
 
-// servedNode is a lab node built like `zccadapter run` builds one: its
+// serve runs node name built like `zccadapter run` builds one: its
 // endpoints served by Parts.Handler on a loopback listener whose address
-// is published in the membership record.
-type servedNode struct {
-	*labNode
-	parts *adapter.Parts
-	url   string
-}
-
-func (l *lab) serve(name string, mutate ...func(*config.Config)) *servedNode {
-	l.t.Helper()
-	cfg := l.config(name)
+// is published in the membership record, with the recorder bearer and
+// version v-test; mutate adjusts the configuration further.
+func (l *lab) serve(name string, mutate ...func(*config.Config)) *labtest.Node {
+	l.T.Helper()
+	cfg := l.Config(name)
 	cfg.Recorder.BearerToken = labBearer
 	cfg.Version = "v-test"
 	for _, f := range mutate {
 		f(cfg)
 	}
-	if err := cfg.Validate(); err != nil {
-		l.t.Fatal(err)
-	}
-	log := l.log.With().Str("node", name).Logger()
-	cl, err := cluster.Connect(l.t.Context(), adapter.ClusterConfig(cfg, cfg.Etcd.Endpoints), log)
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		cl.Close()
-		l.t.Fatal(err)
-	}
-	parts, err := adapter.Build(cfg, cl, ln.Addr().String(), nil, log)
-	if err != nil {
-		ln.Close()
-		cl.Close()
-		l.t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(parts.Handler())
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	ctx, cancel := context.WithCancel(context.Background())
-	n := &labNode{name: name, node: parts.Node, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(n.done)
-		defer cl.Close()
-		parts.Node.Run(ctx) //nolint:errcheck // nil after ctx
-	}()
-	l.t.Cleanup(srv.Close)
-	l.t.Cleanup(n.stop)
-	return &servedNode{labNode: n, parts: parts, url: srv.URL}
+	return l.Start(cfg, labtest.NodeOptions{Serve: true})
 }
 
 func get(t *testing.T, url string) (int, string) {
@@ -111,16 +71,16 @@ func samples(t *testing.T, body string) map[string]float64 {
 func TestMetricsReadNodeStatusAtScrape(t *testing.T) {
 	l := newLab(t)
 	a := l.serve("a")
-	sa := a.waitRole(t, adapter.RoleLeader, 10*time.Second)
+	sa := a.WaitRole(t, adapter.RoleLeader, 10*time.Second)
 
 	l.startTraffic(traffic.Config{Seed: 11, Agents: 10, CallsPerSecond: 8,
 		MinCall: traffic.Duration(200 * time.Millisecond), MaxCall: traffic.Duration(600 * time.Millisecond),
 		QueueTimeout: traffic.Duration(time.Second), AccountID: "acct-lab"})
-	waitFor(t, 20*time.Second, "10 commands from a", func() bool { return l.appliedSince(sa.Epoch) >= 10 })
+	labtest.WaitFor(t, 20*time.Second, "10 commands from a", func() bool { return l.appliedSince(sa.Epoch) >= 10 })
 	l.stopTraffic()
 
-	s := a.node.Status() // before the scrape: the scrape's counts are at least these
-	code, body := get(t, a.url+"/metrics")
+	s := a.Status() // before the scrape: the scrape's counts are at least these
+	code, body := get(t, a.URL+"/metrics")
 	if code != http.StatusOK {
 		t.Fatalf("GET /metrics: HTTP %d", code)
 	}
@@ -166,7 +126,7 @@ func TestMetricsReadNodeStatusAtScrape(t *testing.T) {
 		t.Error("go_goroutines missing: the Go collector is not registered")
 	}
 
-	problems, err := testutil.CollectAndLint(adapter.NewCollector(a.node, adapter.MetricsOptions{TokenFetches: a.parts.Tokens.Fetches}))
+	problems, err := testutil.CollectAndLint(adapter.NewCollector(a.Parts.Node, adapter.MetricsOptions{TokenFetches: a.Parts.Tokens.Fetches}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,15 +138,15 @@ func TestMetricsReadNodeStatusAtScrape(t *testing.T) {
 func TestStatusAndMetricsCarryNoSecret(t *testing.T) {
 	l := newLab(t)
 	a := l.serve("a")
-	a.waitRole(t, adapter.RoleLeader, 10*time.Second)
-	tok, err := a.parts.Tokens.Token(t.Context())
+	a.WaitRole(t, adapter.RoleLeader, 10*time.Second)
+	tok, err := a.Parts.Tokens.Token(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
 	secrets := map[string]string{"client secret": labSecret, "access token": tok.AccessToken, "recorder bearer": labBearer,
 		"access_token parameter": "access_token"}
 	for _, path := range []string{"/status", "/metrics", "/healthz", "/readyz"} {
-		code, body := get(t, a.url+path)
+		code, body := get(t, a.URL+path)
 		if code != http.StatusOK {
 			t.Errorf("GET %s: HTTP %d", path, code)
 		}
@@ -196,7 +156,7 @@ func TestStatusAndMetricsCarryNoSecret(t *testing.T) {
 			}
 		}
 	}
-	_, body := get(t, a.url+"/status")
+	_, body := get(t, a.URL+"/status")
 	for _, want := range []string{`"role":"leader"`, `"subscription":"sub-a"`, `"version":"v-test"`, `"socket_up":true`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/status = %s, want it to contain %s", body, want)

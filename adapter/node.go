@@ -373,7 +373,6 @@ func (n *Node) sinkHealth() SinkHealth {
 	return SinkHealth{OK: true}
 }
 
-
 // staleEpochWait returns how long to hold campaigning back after a stale
 // epoch refusal (doubling from 2s to 1m) and arms the hold.
 func (n *Node) staleEpochWait() time.Duration {

@@ -12,6 +12,7 @@ import (
 	"github.com/zccadapter/zccadapter/adapter"
 	"github.com/zccadapter/zccadapter/cluster"
 	"github.com/zccadapter/zccadapter/config"
+	"github.com/zccadapter/zccadapter/internal/labtest"
 	"github.com/zccadapter/zccadapter/rcapi"
 	"github.com/zccadapter/zccadapter/sim/traffic"
 	"github.com/zccadapter/zccadapter/sim/verify"
@@ -25,13 +26,13 @@ func (l *lab) settle(t testing.TB, truth traffic.Truth) []verify.Invariant {
 	var g1, g2 verify.Invariant
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		g1, g2 = verify.CompareTruth(truth, l.rec.Ledger())
+		g1, g2 = verify.CompareTruth(truth, l.Rec.Ledger())
 		if g1.Pass && g2.Pass || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(50 * time.Millisecond) // polling interval
 	}
-	ledger := l.rec.Ledger()
+	ledger := l.Rec.Ledger()
 	if !g1.Pass && os.Getenv("ZCC_DEBUG_LEDGER") != "" {
 		for _, e := range ledger.Entries {
 			if e.Command != nil {
@@ -70,29 +71,29 @@ func checkLedger(t *testing.T, l *lab, truth traffic.Truth) {
 func TestC10_C15_C16_LeaderStoppedMidTraffic(t *testing.T) {
 	l := newLab(t)
 	a := l.start("a")
-	sa := a.waitRole(t, adapter.RoleLeader, 10*time.Second)
+	sa := a.WaitRole(t, adapter.RoleLeader, 10*time.Second)
 	b := l.start("b")
-	b.waitRole(t, adapter.RoleStandby, 10*time.Second)
+	b.WaitRole(t, adapter.RoleStandby, 10*time.Second)
 
 	l.startTraffic(traffic.Config{Seed: 7, Agents: 30, CallsPerSecond: 12,
 		MinCall: traffic.Duration(300 * time.Millisecond), MaxCall: traffic.Duration(2 * time.Second),
 		QueueTimeout: traffic.Duration(time.Second), AccountID: "acct-lab"})
-	waitFor(t, 20*time.Second, "40 commands from a", func() bool { return l.appliedSince(sa.Epoch) >= 40 })
+	labtest.WaitFor(t, 20*time.Second, "40 commands from a", func() bool { return l.appliedSince(sa.Epoch) >= 40 })
 
 	// Stop leader a mid-traffic: b takes over.
-	a.stop()
-	sb := b.waitRole(t, adapter.RoleLeader, 5*time.Second)
+	a.Stop()
+	sb := b.WaitRole(t, adapter.RoleLeader, 5*time.Second)
 	if sb.Epoch <= sa.Epoch {
 		t.Fatalf("new epoch %d is not above the old %d", sb.Epoch, sa.Epoch)
 	}
 	a2 := l.start("a")
-	a2.waitRole(t, adapter.RoleStandby, 10*time.Second)
-	waitFor(t, 20*time.Second, "40 commands from b", func() bool { return l.appliedSince(sb.Epoch) >= 40 })
+	a2.WaitRole(t, adapter.RoleStandby, 10*time.Second)
+	labtest.WaitFor(t, 20*time.Second, "40 commands from b", func() bool { return l.appliedSince(sb.Epoch) >= 40 })
 
 	// Stop b: the restarted a, standby while events poured in, takes over.
-	b.stop()
-	s2 := a2.waitRole(t, adapter.RoleLeader, 5*time.Second)
-	waitFor(t, 20*time.Second, "10 commands from a again", func() bool { return l.appliedSince(s2.Epoch) >= 10 })
+	b.Stop()
+	s2 := a2.WaitRole(t, adapter.RoleLeader, 5*time.Second)
+	labtest.WaitFor(t, 20*time.Second, "10 commands from a again", func() bool { return l.appliedSince(s2.Epoch) >= 10 })
 
 	truth := l.stopTraffic()
 	checkLedger(t, l, truth)
@@ -105,9 +106,9 @@ func TestC10_C15_C16_LeaderStoppedMidTraffic(t *testing.T) {
 func TestC01_HandoffOfEventsOnlyTheStandbySaw(t *testing.T) {
 	l := newLab(t)
 	a := l.start("a")
-	a.waitRole(t, adapter.RoleLeader, 10*time.Second)
+	a.WaitRole(t, adapter.RoleLeader, 10*time.Second)
 	b := l.start("b")
-	b.waitRole(t, adapter.RoleStandby, 10*time.Second)
+	b.WaitRole(t, adapter.RoleStandby, 10*time.Second)
 
 	now := time.Now().UTC()
 	send := func(name string, subs []string, at time.Time, extra map[string]any) {
@@ -123,14 +124,14 @@ func TestC01_HandoffOfEventsOnlyTheStandbySaw(t *testing.T) {
 	seg := "eng-c01/usr-c01"
 	want := []string{rcapi.ActionStart, rcapi.ActionPause, rcapi.ActionResume, rcapi.ActionStop}
 	var got []string
-	waitFor(t, 10*time.Second, "the handed-off call at the recorder", func() bool {
+	labtest.WaitFor(t, 10*time.Second, "the handed-off call at the recorder", func() bool {
 		got = l.applied(seg)
 		return len(got) >= len(want)
 	})
 	if !slices.Equal(got, want) {
 		t.Fatalf("segment %s: got %v, want %v", seg, got, want)
 	}
-	if s := b.node.Status(); s.HandedOff < 3 {
+	if s := b.Status(); s.HandedOff < 3 {
 		t.Errorf("standby handed off %d events, want ≥ 3", s.HandedOff)
 	}
 }
@@ -141,32 +142,32 @@ func TestC01_HandoffOfEventsOnlyTheStandbySaw(t *testing.T) {
 // since the standby's socket is healthy, hands leadership over.
 func TestC05_DegradedLeaderHandsOver(t *testing.T) {
 	l := newLab(t)
-	l.tune = func(c *config.Config) { c.Zoom.DegradedAfter = 2 * time.Second }
+	l.Tune = func(c *config.Config) { c.Zoom.DegradedAfter = 2 * time.Second }
 	a := l.start("a")
-	sa := a.waitRole(t, adapter.RoleLeader, 10*time.Second)
+	sa := a.WaitRole(t, adapter.RoleLeader, 10*time.Second)
 	b := l.start("b")
-	b.waitRole(t, adapter.RoleStandby, 10*time.Second)
+	b.WaitRole(t, adapter.RoleStandby, 10*time.Second)
 
-	if _, err := l.zoom.SetFaults("sub-a", zoom.Faults{HalfOpen: true}); err != nil {
+	if _, err := l.Zoom.SetFaults("sub-a", zoom.Faults{HalfOpen: true}); err != nil {
 		t.Fatal(err)
 	}
 	var sb adapter.NodeStatus
-	waitFor(t, 30*time.Second, "b to lead after a's socket died", func() bool {
-		sb = b.node.Status()
+	labtest.WaitFor(t, 30*time.Second, "b to lead after a's socket died", func() bool {
+		sb = b.Status()
 		return sb.Role == adapter.RoleLeader
 	})
 	if sb.Epoch <= sa.Epoch {
 		t.Fatalf("b's epoch %d is not above a's %d", sb.Epoch, sa.Epoch)
 	}
-	if s := a.node.Status(); !s.Degraded || s.Role == adapter.RoleLeader {
+	if s := a.Status(); !s.Degraded || s.Role == adapter.RoleLeader {
 		t.Fatalf("a: degraded=%v role=%s; want degraded, not leader", s.Degraded, s.Role)
 	}
 	// Healed: a's socket comes back and it is a healthy standby again.
-	if _, err := l.zoom.SetFaults("sub-a", zoom.Faults{}); err != nil {
+	if _, err := l.Zoom.SetFaults("sub-a", zoom.Faults{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 40*time.Second, "a to recover as a healthy standby", func() bool {
-		s := a.node.Status()
+	labtest.WaitFor(t, 40*time.Second, "a to recover as a healthy standby", func() bool {
+		s := a.Status()
 		return s.SocketUp && !s.Degraded && s.Role == adapter.RoleStandby
 	})
 }
@@ -179,37 +180,37 @@ func TestC05_DegradedLeaderHandsOver(t *testing.T) {
 func TestC11_RecorderFailingWhileLeaderStops(t *testing.T) {
 	l := newLab(t)
 	a := l.start("a")
-	a.waitRole(t, adapter.RoleLeader, 10*time.Second)
+	a.WaitRole(t, adapter.RoleLeader, 10*time.Second)
 	b := l.start("b")
-	b.waitRole(t, adapter.RoleStandby, 10*time.Second)
+	b.WaitRole(t, adapter.RoleStandby, 10*time.Second)
 
-	l.rec.FailNext(100000, 503)
+	l.Rec.FailNext(100000, 503)
 	now := time.Now().UTC()
 	both := []string{"sub-a", "sub-b"}
 	l.sendEvent("contact_center.engagement_started", "eng-c11", "", both, now, nil)
 	l.sendEvent("contact_center.engagement_user_answered", "eng-c11", "usr-c11", both, now.Add(time.Second), nil)
 	faults := func() int {
 		n := 0
-		for _, e := range l.rec.Ledger().Entries {
+		for _, e := range l.Rec.Ledger().Entries {
 			if e.Command != nil && e.Command.SegmentID == "eng-c11/usr-c11" && e.Result != rcapi.ResultApplied {
 				n++
 			}
 		}
 		return n
 	}
-	waitFor(t, 10*time.Second, "the leader to retry the start", func() bool { return faults() >= 3 })
-	a.stop()
+	labtest.WaitFor(t, 10*time.Second, "the leader to retry the start", func() bool { return faults() >= 3 })
+	a.Stop()
 	// b is elected and, in promotion, retries the same start against the
 	// failing recorder.
-	waitFor(t, 10*time.Second, "b to be elected", func() bool {
-		r := b.node.Status().Role
+	labtest.WaitFor(t, 10*time.Second, "b to be elected", func() bool {
+		r := b.Status().Role
 		return r == adapter.RolePromoting || r == adapter.RoleLeader
 	})
-	l.rec.FailNext(0, 0)
-	b.waitRole(t, adapter.RoleLeader, 10*time.Second)
+	l.Rec.FailNext(0, 0)
+	b.WaitRole(t, adapter.RoleLeader, 10*time.Second)
 	l.sendEvent("contact_center.engagement_user_ended", "eng-c11", "usr-c11", both, now.Add(5*time.Second), nil)
 	var got []string
-	waitFor(t, 15*time.Second, "start and stop at the recorder", func() bool {
+	labtest.WaitFor(t, 15*time.Second, "start and stop at the recorder", func() bool {
 		got = l.applied("eng-c11/usr-c11")
 		return len(got) >= 2
 	})
@@ -224,7 +225,7 @@ func TestC11_RecorderFailingWhileLeaderStops(t *testing.T) {
 func TestNodeRefusesSharedSubscriptionOrName(t *testing.T) {
 	l := newLab(t)
 	a := l.start("a")
-	a.waitRole(t, adapter.RoleLeader, 10*time.Second)
+	a.WaitRole(t, adapter.RoleLeader, 10*time.Second)
 	for _, tc := range []struct {
 		name, sub string
 		want      error
@@ -232,13 +233,13 @@ func TestNodeRefusesSharedSubscriptionOrName(t *testing.T) {
 		{"b", "sub-a", adapter.ErrSubscriptionShared},
 		{"a", "sub-b", adapter.ErrNodeNameTaken},
 	} {
-		cfg := l.config(tc.name)
+		cfg := l.Config(tc.name)
 		cfg.Zoom.SubscriptionURL = strings.Replace(cfg.Zoom.SubscriptionURL, "sub-"+tc.name, tc.sub, 1)
-		cl, err := cluster.Connect(t.Context(), adapter.ClusterConfig(cfg, cfg.Etcd.Endpoints), l.log)
+		cl, err := cluster.Connect(t.Context(), adapter.ClusterConfig(cfg, cfg.Etcd.Endpoints), l.Log)
 		if err != nil {
 			t.Fatal(err)
 		}
-		parts, err := adapter.Build(cfg, cl, "in-process", nil, l.log)
+		parts, err := adapter.Build(cfg, cl, "in-process", nil, l.Log)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -250,7 +251,7 @@ func TestNodeRefusesSharedSubscriptionOrName(t *testing.T) {
 			t.Errorf("node %s on %s: Run = %v, want %v", tc.name, tc.sub, err, tc.want)
 		}
 	}
-	if s := a.node.Status(); s.Role != adapter.RoleLeader {
+	if s := a.Status(); s.Role != adapter.RoleLeader {
 		t.Fatalf("a lost leadership to a refused node: %s", s.Role)
 	}
 }
@@ -260,25 +261,25 @@ func TestNodeRefusesSharedSubscriptionOrName(t *testing.T) {
 // x-zm-signature does not match.
 func TestMessageSignaturesVerified(t *testing.T) {
 	l := newLab(t, func(c *zoom.Config) { c.SecretToken = "app-secret-token-1" })
-	l.tune = func(c *config.Config) {
+	l.Tune = func(c *config.Config) {
 		c.Zoom.SecretToken = "app-secret-token-1"
 		if c.Node == "b" {
 			c.Zoom.SecretToken = "a-stale-secret-token"
 		}
 	}
 	a := l.start("a")
-	a.waitRole(t, adapter.RoleLeader, 10*time.Second)
+	a.WaitRole(t, adapter.RoleLeader, 10*time.Second)
 	b := l.start("b")
-	b.waitRole(t, adapter.RoleStandby, 10*time.Second)
+	b.WaitRole(t, adapter.RoleStandby, 10*time.Second)
 	now := time.Now().UTC()
 	both := []string{"sub-a", "sub-b"}
 	l.sendEvent("contact_center.engagement_user_answered", "eng-sig", "usr-sig", both, now, nil)
-	waitFor(t, 10*time.Second, "the signed start at the recorder", func() bool { return len(l.applied("eng-sig/usr-sig")) == 1 })
-	waitFor(t, 10*time.Second, "b to count the bad signature", func() bool {
-		return b.node.Status().Received == 0 && metricBadSignatures(b) > 0
+	labtest.WaitFor(t, 10*time.Second, "the signed start at the recorder", func() bool { return len(l.applied("eng-sig/usr-sig")) == 1 })
+	labtest.WaitFor(t, 10*time.Second, "b to count the bad signature", func() bool {
+		return b.Status().Received == 0 && metricBadSignatures(b) > 0
 	})
 }
 
 // metricBadSignatures reads the subscription client's counter through the
 // node's Source.
-func metricBadSignatures(n *labNode) int64 { return n.parts.Client.Status().BadSignatures }
+func metricBadSignatures(n *labtest.Node) int64 { return n.Parts.Client.Status().BadSignatures }

@@ -60,15 +60,15 @@ func TestPropertyLedgerMatchesModel(t *testing.T) {
 		fa, fb := faultFor("sub-a", dropOnA), faultFor("sub-b", !dropOnA)
 
 		l := newLab(t)
-		defer l.close()
+		defer l.Close()
 		a := l.start("a")
-		sa := a.waitRole(t, adapter.RoleLeader, 10*time.Second)
+		sa := a.WaitRole(t, adapter.RoleLeader, 10*time.Second)
 		b := l.start("b")
-		b.waitRole(t, adapter.RoleStandby, 10*time.Second)
-		if _, err := l.zoom.SetFaults("sub-a", fa); err != nil {
+		b.WaitRole(t, adapter.RoleStandby, 10*time.Second)
+		if _, err := l.Zoom.SetFaults("sub-a", fa); err != nil {
 			rt.Fatal(err)
 		}
-		if _, err := l.zoom.SetFaults("sub-b", fb); err != nil {
+		if _, err := l.Zoom.SetFaults("sub-b", fb); err != nil {
 			rt.Fatal(err)
 		}
 		l.startTraffic(traffic.Config{Seed: seed, Agents: 25, CallsPerSecond: 10,
@@ -77,8 +77,8 @@ func TestPropertyLedgerMatchesModel(t *testing.T) {
 		start := time.Now()
 		if stopLeaderAt > 0 {
 			time.Sleep(stopLeaderAt) // the fault's moment in the story, not a wait for a result
-			a.stop()
-			b.waitRole(t, adapter.RoleLeader, 10*time.Second)
+			a.Stop()
+			b.WaitRole(t, adapter.RoleLeader, 10*time.Second)
 		}
 		time.Sleep(4*time.Second - time.Since(start)) // traffic duration
 		truth := l.stopTraffic()

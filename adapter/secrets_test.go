@@ -2,7 +2,6 @@ package adapter_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -20,6 +19,7 @@ import (
 	"github.com/zccadapter/zccadapter/auth"
 	"github.com/zccadapter/zccadapter/cluster"
 	"github.com/zccadapter/zccadapter/config"
+	"github.com/zccadapter/zccadapter/internal/labtest"
 	"github.com/zccadapter/zccadapter/sim/traffic"
 	"github.com/zccadapter/zccadapter/sim/zoom"
 )
@@ -48,7 +48,7 @@ func (c *logCapture) String() string {
 // level to the test and to the returned capture.
 func captureLogs(t *testing.T, l *lab) *logCapture {
 	c := &logCapture{}
-	l.log = zerolog.New(io.MultiWriter(zerolog.NewTestWriter(t), c)).Level(zerolog.DebugLevel).With().Timestamp().Logger()
+	l.Log = zerolog.New(io.MultiWriter(zerolog.NewTestWriter(t), c)).Level(zerolog.DebugLevel).With().Timestamp().Logger()
 	return c
 }
 
@@ -96,75 +96,41 @@ func (tp *tokenTap) all() []string {
 	return append([]string(nil), tp.tokens...)
 }
 
-// tapNode is a node started with the token tap (a local variant of
-// lab.start that keeps the Parts and sets the token HTTP client).
-type tapNode struct {
-	name   string
-	parts  *adapter.Parts
-	cancel context.CancelFunc
-	done   chan struct{}
-}
+// tapNode is a lab node whose token requests go through a token tap.
+type tapNode struct{ *labtest.Node }
 
+// startTapped runs node name in-process with its token requests through
+// tap; mutate (may be nil) adjusts its configuration.
 func (l *lab) startTapped(name string, tap *tokenTap, mutate func(*config.Config)) *tapNode {
-	l.t.Helper()
-	cfg := l.config(name)
+	l.T.Helper()
+	cfg := l.Config(name)
 	if mutate != nil {
 		mutate(cfg)
 	}
-	if err := cfg.Validate(); err != nil {
-		l.t.Fatal(err)
-	}
-	log := l.log.With().Str("node", name).Logger()
-	cl, err := cluster.Connect(l.t.Context(), adapter.ClusterConfig(cfg, cfg.Etcd.Endpoints), log)
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	parts, err := adapter.Build(cfg, cl, "in-process", &http.Client{Transport: tap}, log)
-	if err != nil {
-		cl.Close()
-		l.t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	n := &tapNode{name: name, parts: parts, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(n.done)
-		defer cl.Close()
-		parts.Node.Run(ctx) //nolint:errcheck // nil after ctx
-	}()
-	l.t.Cleanup(n.stop)
-	return n
+	return &tapNode{l.Start(cfg, labtest.NodeOptions{HTTPClient: &http.Client{Transport: tap}})}
 }
 
-func (n *tapNode) stop() {
-	n.cancel()
-	select {
-	case <-n.done:
-	case <-time.After(15 * time.Second):
-		panic("node " + n.name + " did not stop within 15s")
-	}
-}
-
-func (n *tapNode) up() bool { return n.parts.Node.Status().SocketUp }
+func (n *tapNode) up() bool { return n.Status().SocketUp }
 
 // connects counts the node's accepted subscription connections.
-func (n *tapNode) connects() int64 { return n.parts.Client.Status().Connects }
+func (n *tapNode) connects() int64 { return n.Parts.Client.Status().Connects }
 
 // dropAndWait drops both lab subscriptions and waits (bounded) until each
 // node has connected again, on a new connection.
 func (l *lab) dropAndWait(limit time.Duration, nodes ...*tapNode) {
-	l.t.Helper()
+	l.T.Helper()
 	before := make([]int64, len(nodes))
 	for i, n := range nodes {
 		before[i] = n.connects()
 	}
 	for _, sub := range []string{"sub-a", "sub-b"} {
-		if _, err := l.zoom.Drop(sub); err != nil {
-			l.t.Fatal(err)
+		if _, err := l.Zoom.Drop(sub); err != nil {
+			l.T.Fatal(err)
 		}
 	}
-	waitFor(l.t, limit, "every node reconnected", func() bool {
+	labtest.WaitFor(l.T, limit, "every node reconnected", func() bool {
 		for i, n := range nodes {
-			if !n.parts.Client.Status().Connected || n.connects() <= before[i] {
+			if !n.Parts.Client.Status().Connected || n.connects() <= before[i] {
 				return false
 			}
 		}
@@ -175,22 +141,22 @@ func (l *lab) dropAndWait(limit time.Duration, nodes ...*tapNode) {
 // get serves one request on the node's handler.
 func (n *tapNode) get(path string) string {
 	rec := httptest.NewRecorder()
-	n.parts.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	n.Parts.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
 	return rec.Body.String()
 }
 
 // tokenStore opens the lab cluster's token store, as a node would.
 func (l *lab) tokenStore() *cluster.TokenStore {
-	l.t.Helper()
-	cfg := l.config("ops")
-	cl, err := cluster.Connect(l.t.Context(), adapter.ClusterConfig(cfg, cfg.Etcd.Endpoints), zerolog.Nop())
+	l.T.Helper()
+	cfg := l.Config("ops")
+	cl, err := cluster.Connect(l.T.Context(), adapter.ClusterConfig(cfg, cfg.Etcd.Endpoints), zerolog.Nop())
 	if err != nil {
-		l.t.Fatal(err)
+		l.T.Fatal(err)
 	}
-	l.t.Cleanup(func() { cl.Close() })
-	s, err := cl.NewTokenStore(l.secret)
+	l.T.Cleanup(func() { cl.Close() })
+	s, err := cl.NewTokenStore(l.Secret)
 	if err != nil {
-		l.t.Fatal(err)
+		l.T.Fatal(err)
 	}
 	return s
 }
@@ -199,16 +165,16 @@ func (l *lab) tokenStore() *cluster.TokenStore {
 // Zoom: a fresh code, the exchange, and the store write. expire makes the
 // stored access token already stale, so the first node to need it refreshes.
 func (l *lab) authExchange(store *cluster.TokenStore, tap *tokenTap, expire bool) *oauth2.Token {
-	l.t.Helper()
-	code, _, err := l.zoom.IssueAuthCode(secretsRedirect)
+	l.T.Helper()
+	code, _, err := l.Zoom.IssueAuthCode(secretsRedirect)
 	if err != nil {
-		l.t.Fatal(err)
+		l.T.Fatal(err)
 	}
 	tap.add(code)
-	tok, err := auth.Exchange(l.t.Context(), auth.ClientConfig{TokenURL: l.zoomTS.URL + "/oauth/token", ClientID: "lab-client",
-		ClientSecret: l.secret, HTTPClient: &http.Client{Transport: tap}}, code, secretsRedirect)
+	tok, err := auth.Exchange(l.T.Context(), auth.ClientConfig{TokenURL: l.ZoomTS.URL + "/oauth/token", ClientID: labtest.ClientID,
+		ClientSecret: l.Secret, HTTPClient: &http.Client{Transport: tap}}, code, secretsRedirect)
 	if err != nil {
-		l.t.Fatal(err)
+		l.T.Fatal(err)
 	}
 	stored := tok
 	if expire {
@@ -216,8 +182,8 @@ func (l *lab) authExchange(store *cluster.TokenStore, tap *tokenTap, expire bool
 		cp.Expiry = time.Now().Add(-time.Minute)
 		stored = &cp
 	}
-	if _, err := store.Update(l.t.Context(), func(*oauth2.Token) (*oauth2.Token, error) { return stored, nil }); err != nil {
-		l.t.Fatal(err)
+	if _, err := store.Update(l.T.Context(), func(*oauth2.Token) (*oauth2.Token, error) { return stored, nil }); err != nil {
+		l.T.Fatal(err)
 	}
 	return tok
 }
@@ -242,26 +208,26 @@ func TestSecretsNeverLogged(t *testing.T) {
 			}
 			a := l.startTapped("a", tap, mutate)
 			b := l.startTapped("b", tap, mutate)
-			waitFor(t, 15*time.Second, "both sockets up", func() bool { return a.up() && b.up() })
+			labtest.WaitFor(t, 15*time.Second, "both sockets up", func() bool { return a.up() && b.up() })
 
 			l.startTraffic(traffic.Config{Seed: 11, Agents: 12, CallsPerSecond: 8,
 				MinCall: traffic.Duration(200 * time.Millisecond), MaxCall: traffic.Duration(time.Second),
 				QueueTimeout: traffic.Duration(time.Second), AccountID: "acct-lab"})
-			waitFor(t, 20*time.Second, "20 applied commands", func() bool { return l.appliedSince(0) >= 20 })
+			labtest.WaitFor(t, 20*time.Second, "20 applied commands", func() bool { return l.appliedSince(0) >= 20 })
 			// Every token revoked and both sockets dropped: failure frames,
 			// invalidation and a new fetch (or a rotation) on the log path.
-			l.zoom.RevokeTokens()
+			l.Zoom.RevokeTokens()
 			l.dropAndWait(30*time.Second, a, b)
-			waitFor(t, 10*time.Second, "more commands", func() bool { return l.appliedSince(0) >= 30 })
+			labtest.WaitFor(t, 10*time.Second, "more commands", func() bool { return l.appliedSince(0) >= 30 })
 			l.stopTraffic()
 
 			pages := map[string]string{}
 			for _, n := range []*tapNode{a, b} {
-				pages[n.name+" /status"] = n.get("/status")
-				pages[n.name+" /metrics"] = n.get("/metrics")
+				pages[n.Name+" /status"] = n.get("/status")
+				pages[n.Name+" /metrics"] = n.get("/metrics")
 			}
-			a.stop()
-			b.stop()
+			a.Stop()
+			b.Stop()
 
 			secrets := tap.all()
 			wantTokens := 2 // S2S: the first access token and the one after the revocation
@@ -303,7 +269,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 // cancelled, and no socket is refused (no "Invalid Token"/code 124 loop).
 func TestC06_LegacyInvalidateBothNodesStartAtOnce(t *testing.T) {
 	l := newLab(t)
-	if _, err := l.zoom.UpdateSettings(func(s *zoom.Settings) error {
+	if _, err := l.Zoom.UpdateSettings(func(s *zoom.Settings) error {
 		s.TokenMode, s.TokenExpiry = zoom.TokenModeLegacyInvalidate, zoom.TokenExpiryCloseAtExpiry
 		return nil
 	}); err != nil {
@@ -312,18 +278,18 @@ func TestC06_LegacyInvalidateBothNodesStartAtOnce(t *testing.T) {
 	tap := &tokenTap{}
 	a := l.startTapped("a", tap, nil)
 	b := l.startTapped("b", tap, nil)
-	waitFor(t, 15*time.Second, "both sockets up", func() bool { return a.up() && b.up() })
+	labtest.WaitFor(t, 15*time.Second, "both sockets up", func() bool { return a.up() && b.up() })
 	l.dropAndWait(15*time.Second, a, b)
-	st := l.zoom.Tokens()
+	st := l.Zoom.Tokens()
 	if st.Issued != 1 || st.Cancelled != 0 || st.Rejected != 0 {
 		t.Fatalf("tokens: %+v; want one issued, none cancelled or rejected", st)
 	}
-	if f := a.parts.Tokens.Fetches() + b.parts.Tokens.Fetches(); f != 1 {
+	if f := a.Parts.Tokens.Fetches() + b.Parts.Tokens.Fetches(); f != 1 {
 		t.Fatalf("%d fetches by the pair, want 1", f)
 	}
 	for _, n := range []*tapNode{a, b} {
-		if s := n.parts.Client.Status(); s.AuthFailures != 0 {
-			t.Errorf("node %s: %d auth failures", n.name, s.AuthFailures)
+		if s := n.Parts.Client.Status(); s.AuthFailures != 0 {
+			t.Errorf("node %s: %d auth failures", n.Name, s.AuthFailures)
 		}
 	}
 }
@@ -341,27 +307,27 @@ func TestC07_LostRefreshReplyPair(t *testing.T) {
 	first := l.authExchange(store, tap, false)
 	a := l.startTapped("a", tap, refreshGrant)
 	b := l.startTapped("b", tap, refreshGrant)
-	waitFor(t, 15*time.Second, "both sockets up", func() bool { return a.up() && b.up() })
-	if st := l.zoom.Tokens(); st.Refreshes != 0 {
+	labtest.WaitFor(t, 15*time.Second, "both sockets up", func() bool { return a.up() && b.up() })
+	if st := l.Zoom.Tokens(); st.Refreshes != 0 {
 		t.Fatalf("refreshed a fresh token: %+v", st)
 	}
 
-	if _, err := l.zoom.UpdateSettings(func(s *zoom.Settings) error { s.LoseRefreshReply = 1; return nil }); err != nil {
+	if _, err := l.Zoom.UpdateSettings(func(s *zoom.Settings) error { s.LoseRefreshReply = 1; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	l.zoom.RevokeTokens()
+	l.Zoom.RevokeTokens()
 	for _, sub := range []string{"sub-a", "sub-b"} {
-		if _, err := l.zoom.Drop(sub); err != nil {
+		if _, err := l.Zoom.Drop(sub); err != nil {
 			t.Fatal(err)
 		}
 	}
 	alerts := func() int { return strings.Count(logs.String(), `"alert":true`) }
-	waitFor(t, 20*time.Second, "an alert from each node", func() bool { return alerts() >= 2 })
-	before := l.zoom.Tokens()
+	labtest.WaitFor(t, 20*time.Second, "an alert from each node", func() bool { return alerts() >= 2 })
+	before := l.Zoom.Tokens()
 	// No loop: a bounded quiet period with the sockets retrying; nobody
 	// asks Zoom again. (Correctness does not depend on its length.)
 	time.Sleep(2 * time.Second)
-	after := l.zoom.Tokens()
+	after := l.Zoom.Tokens()
 	if after.Rejected != before.Rejected || after.Issued != before.Issued || alerts() != 2 {
 		t.Fatalf("token requests went on after the alert: before %+v, after %+v, %d alerts", before, after, alerts())
 	}
@@ -372,9 +338,9 @@ func TestC07_LostRefreshReplyPair(t *testing.T) {
 		t.Fatalf("etcd's refresh token changed after a lost reply: %v", err)
 	}
 	for _, n := range []*tapNode{a, b} {
-		if err := n.parts.Tokens.Reauthorize(); !errors.Is(err, auth.ErrReauthorize) ||
+		if err := n.Parts.Tokens.Reauthorize(); !errors.Is(err, auth.ErrReauthorize) ||
 			!strings.Contains(err.Error(), "zccadapter auth exchange --config FILE --code CODE --redirect-uri URI") {
-			t.Errorf("node %s: Reauthorize() = %v", n.name, err)
+			t.Errorf("node %s: Reauthorize() = %v", n.Name, err)
 		}
 	}
 
@@ -382,14 +348,14 @@ func TestC07_LostRefreshReplyPair(t *testing.T) {
 	// next attempt (backoff-bound) without a refresh.
 	ca, cb := a.connects(), b.connects()
 	l.authExchange(store, tap, false)
-	waitFor(t, 45*time.Second, "both sockets up after auth exchange", func() bool {
+	labtest.WaitFor(t, 45*time.Second, "both sockets up after auth exchange", func() bool {
 		return a.up() && b.up() && a.connects() > ca && b.connects() > cb
 	})
-	if st := l.zoom.Tokens(); st.Refreshes != 1 {
+	if st := l.Zoom.Tokens(); st.Refreshes != 1 {
 		t.Errorf("tokens after re-authorisation: %+v", st)
 	}
-	a.stop()
-	b.stop()
+	a.Stop()
+	b.Stop()
 	for _, s := range append(tap.all(), labSecret) {
 		if strings.Contains(logs.String(), s) {
 			t.Errorf("the logs hold a secret (%s)", auth.Tail(s))

@@ -106,7 +106,7 @@ func TestRecorderClientRejectsBadFiles(t *testing.T) {
 func TestBuildUsesRecorderTLS(t *testing.T) {
 	pki := testcerts.New(t)
 	l := newLab(t)
-	rec := recorder.New(l.log)
+	rec := recorder.New(l.Log)
 	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer "+labBearer || r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
@@ -116,12 +116,12 @@ func TestBuildUsesRecorderTLS(t *testing.T) {
 	}))
 	ts.TLS = pki.ServerTLS(t, true)
 	ts.StartTLS()
-	t.Cleanup(ts.Close)
-	l.rec, l.recTS = rec, ts
+	l.OnClose(ts.Close) // after the node that uses it stops
+	l.Rec, l.RecTS = rec, ts
 	a := l.serve("a", func(c *config.Config) {
 		c.Recorder.TLS = config.TLS{CAFile: pki.CAFile, CertFile: pki.ClientCert, KeyFile: pki.ClientKey}
 	})
-	s := a.waitRole(t, adapter.RoleLeader, 10*time.Second)
+	s := a.WaitRole(t, adapter.RoleLeader, 10*time.Second)
 	claimed := false
 	for _, e := range rec.Ledger().Entries {
 		claimed = claimed || (e.Kind == "epoch" && e.Claim != nil && e.Claim.Epoch == s.Epoch)

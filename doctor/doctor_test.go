@@ -68,7 +68,7 @@ func noSecret(t *testing.T, rep *doctor.Report, secrets ...string) {
 func TestDoctorPassesOnAHealthySetup(t *testing.T) {
 	l := newLab(t, nil)
 	l.register("b", "sub-b", "127.0.0.1:1")
-	rep := doctor.Run(t.Context(), l.config("a"), opts())
+	rep := doctor.Run(t.Context(), l.Config("a"), opts())
 	if len(rep.Results) != 11 {
 		t.Errorf("%d results, want 11", len(rep.Results))
 	}
@@ -89,7 +89,7 @@ func TestDoctorPassesOnAHealthySetup(t *testing.T) {
 
 func TestDoctorCatchesWrongSecret(t *testing.T) {
 	l := newLab(t, nil)
-	cfg := l.config("a")
+	cfg := l.Config("a")
 	cfg.Zoom.ClientSecret = "not-the-secret-0c77"
 	rep := doctor.Run(t.Context(), cfg, opts())
 	expect(t, rep, map[string]doctor.Outcome{
@@ -111,7 +111,7 @@ func TestDoctorCatchesMissingScope(t *testing.T) {
 		c.Scopes = []string{"user:read:admin", "contact_center_engagement:read:admin", "contact_center_user:read:admin",
 			"marketplace:write:websocket_connection"} // classic forms, without any task scope
 	})
-	rep := doctor.Run(t.Context(), l.config("a"), opts())
+	rep := doctor.Run(t.Context(), l.Config("a"), opts())
 	expect(t, rep, map[string]doctor.Outcome{
 		doctor.CheckZoomToken:    doctor.Pass,
 		doctor.CheckZoomScopes:   doctor.Fail,
@@ -148,7 +148,7 @@ func TestMissingScopesAcceptsGranularOrClassic(t *testing.T) {
 func TestDoctorCatchesSharedSubscription(t *testing.T) {
 	l := newLab(t, nil)
 	l.register("b", "sub-a", "127.0.0.1:1") // b was configured with a's subscription
-	rep := doctor.Run(t.Context(), l.config("a"), opts())
+	rep := doctor.Run(t.Context(), l.Config("a"), opts())
 	expect(t, rep, map[string]doctor.Outcome{
 		doctor.CheckSharedSub:    doctor.Fail,
 		doctor.CheckSubscription: doctor.Skip, // b holds it: a probe could displace b's socket
@@ -165,7 +165,7 @@ func TestDoctorCatchesSharedSubscription(t *testing.T) {
 
 func TestDoctorCatchesEtcdWithoutQuorum(t *testing.T) {
 	l := newLab(t, nil)
-	cfg := l.config("a")
+	cfg := l.Config("a")
 	cfg.Etcd.Endpoints = []string{deadEndpoint(t)}
 	o := opts()
 	o.Timeout = time.Second
@@ -187,8 +187,8 @@ func TestDoctorCatchesEtcdWithoutQuorum(t *testing.T) {
 
 func TestDoctorCatchesRecorderDown(t *testing.T) {
 	l := newLab(t, nil)
-	cfg := l.config("a")
-	l.recTS.Close()
+	cfg := l.Config("a")
+	l.RecTS.Close()
 	rep := doctor.Run(t.Context(), cfg, opts())
 	expect(t, rep, map[string]doctor.Outcome{
 		doctor.CheckRecorder:      doctor.Fail,
@@ -205,17 +205,17 @@ func TestDoctorCatchesRecorderDown(t *testing.T) {
 func TestDoctorLeavesARunningNodesSocketAlone(t *testing.T) {
 	l := newLab(t, nil)
 	a := l.start("a")
-	a.waitRole(t, adapter.RoleLeader)
-	before := connections(l.zoom, "sub-a")
-	rep := doctor.Run(t.Context(), l.config("a"), opts())
+	a.WaitRole(t, adapter.RoleLeader, 10*time.Second)
+	before := connections(l.Zoom, "sub-a")
+	rep := doctor.Run(t.Context(), l.Config("a"), opts())
 	expect(t, rep, map[string]doctor.Outcome{doctor.CheckSubscription: doctor.Pass, doctor.CheckSharedSub: doctor.Pass})
 	if d := rep.Result(doctor.CheckSubscription).Detail; !strings.Contains(d, "not probed") {
 		t.Errorf("subscription detail %q: want it to say the running node was not probed", d)
 	}
-	if after := connections(l.zoom, "sub-a"); after != before {
+	if after := connections(l.Zoom, "sub-a"); after != before {
 		t.Errorf("sub-a connections %d → %d: doctor dialled the running node's subscription", before, after)
 	}
-	if !a.node.Status().SocketUp {
+	if !a.Status().SocketUp {
 		t.Error("node a's socket went down")
 	}
 }
@@ -232,11 +232,11 @@ func connections(z *zoom.Server, sub string) int64 {
 func TestDoctorRecorderOverTLSNeedsItsCA(t *testing.T) {
 	l := newLab(t, nil)
 	pki := testcerts.New(t)
-	ts := httptest.NewUnstartedServer(l.rec.Handler())
+	ts := httptest.NewUnstartedServer(l.Rec.Handler())
 	ts.TLS = pki.ServerTLS(t, false)
 	ts.StartTLS()
 	t.Cleanup(ts.Close)
-	cfg := l.config("a")
+	cfg := l.Config("a")
 	cfg.Recorder.URL = ts.URL
 	for _, c := range []struct {
 		name string
@@ -264,9 +264,9 @@ func TestDoctorRecorderOverTLSNeedsItsCA(t *testing.T) {
 // rotates the refresh token the cluster's one refresher owns.
 func TestDoctorDoesNotRefreshARefreshTokenGrant(t *testing.T) {
 	l := newLab(t, nil)
-	cfg := l.config("a")
+	cfg := l.Config("a")
 	cfg.Zoom.GrantType = "refresh_token"
-	before := l.zoom.TokenFetches()
+	before := l.Zoom.TokenFetches()
 	rep := doctor.Run(t.Context(), cfg, opts())
 	expect(t, rep, map[string]doctor.Outcome{
 		doctor.CheckZoomToken:    doctor.Skip,
@@ -274,7 +274,7 @@ func TestDoctorDoesNotRefreshARefreshTokenGrant(t *testing.T) {
 		doctor.CheckZoomClock:    doctor.Pass,
 		doctor.CheckSubscription: doctor.Skip,
 	})
-	if after := l.zoom.TokenFetches(); after != before {
+	if after := l.Zoom.TokenFetches(); after != before {
 		t.Errorf("token endpoint issued %d tokens during doctor, want none", after-before)
 	}
 }
@@ -284,7 +284,7 @@ func TestDoctorDoesNotRefreshARefreshTokenGrant(t *testing.T) {
 // once compacted, it passes.
 func TestDoctorCatchesEtcdKeepingAllHistory(t *testing.T) {
 	l := newLab(t, nil)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: l.etcd.Endpoints(), DialTimeout: 5 * time.Second})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: l.Etcd.Endpoints(), DialTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +299,7 @@ func TestDoctorCatchesEtcdKeepingAllHistory(t *testing.T) {
 	}
 	o := opts()
 	o.MaxUncompactedRevisions = 50
-	rep := doctor.Run(t.Context(), l.config("a"), o)
+	rep := doctor.Run(t.Context(), l.Config("a"), o)
 	expect(t, rep, map[string]doctor.Outcome{doctor.CheckEtcdHistory: doctor.Fail})
 	if r := rep.Result(doctor.CheckEtcdHistory); !strings.Contains(r.Fix, "--auto-compaction-retention=5m") {
 		t.Errorf("fix %q does not name the etcd flags", r.Fix)
@@ -308,7 +308,7 @@ func TestDoctorCatchesEtcdKeepingAllHistory(t *testing.T) {
 	if _, err := cli.Compact(t.Context(), last); err != nil {
 		t.Fatal(err)
 	}
-	rep = doctor.Run(t.Context(), l.config("a"), o)
+	rep = doctor.Run(t.Context(), l.Config("a"), o)
 	expect(t, rep, map[string]doctor.Outcome{doctor.CheckEtcdHistory: doctor.Pass})
 	if d := rep.Result(doctor.CheckEtcdHistory).Detail; !strings.Contains(d, "compacted") {
 		t.Errorf("detail %q: want the history compacted", d)

@@ -13,12 +13,12 @@ import (
 func TestSurveyOfAHealthyPair(t *testing.T) {
 	l := newLab(t, nil)
 	a := l.start("a")
-	sa := a.waitRole(t, adapter.RoleLeader)
+	sa := a.WaitRole(t, adapter.RoleLeader, 10*time.Second)
 	b := l.start("b")
-	b.waitRole(t, adapter.RoleStandby)
+	b.WaitRole(t, adapter.RoleStandby, 10*time.Second)
 
-	cfg := l.config("a")
-	cl, err := cluster.Connect(t.Context(), doctor.ClusterConfig(cfg, 2*time.Second), l.log)
+	cfg := l.Config("a")
+	cl, err := cluster.Connect(t.Context(), doctor.ClusterConfig(cfg, 2*time.Second), l.Log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestSurveyOfAHealthyPair(t *testing.T) {
 	want := map[string]struct {
 		role, sub, addr string
 		leader          bool
-	}{"a": {adapter.RoleLeader, "sub-a", a.addr, true}, "b": {adapter.RoleStandby, "sub-b", b.addr, false}}
+	}{"a": {adapter.RoleLeader, "sub-a", a.Addr, true}, "b": {adapter.RoleStandby, "sub-b", b.Addr, false}}
 	if len(v.Nodes) != 2 {
 		t.Fatalf("%d nodes, want 2: %+v", len(v.Nodes), v.Nodes)
 	}
@@ -72,12 +72,12 @@ func TestSurveyOfAHealthyPair(t *testing.T) {
 func TestSurveyFlagsTwoLiveMembersOnOneSubscription(t *testing.T) {
 	l := newLab(t, nil)
 	a := l.start("a")
-	a.waitRole(t, adapter.RoleLeader)
+	a.WaitRole(t, adapter.RoleLeader, 10*time.Second)
 	l.register("c", "sub-a", deadEndpoint(t)) // c was set up with a's subscription, and is not serving
-	l.recTS.Close()
+	l.RecTS.Close()
 
-	cfg := l.config("a")
-	cl, err := cluster.Connect(t.Context(), doctor.ClusterConfig(cfg, 2*time.Second), l.log)
+	cfg := l.Config("a")
+	cl, err := cluster.Connect(t.Context(), doctor.ClusterConfig(cfg, 2*time.Second), l.Log)
 	if err != nil {
 		t.Fatal(err)
 	}

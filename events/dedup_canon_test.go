@@ -2,6 +2,8 @@ package events
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -26,7 +28,7 @@ func referenceDedupKey(name, accountID string, object json.RawMessage, eventTS i
 	if err := dec.Decode(&v); err != nil {
 		return "", err
 	}
-	if dec.More() {
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return "", fmt.Errorf("data after the value")
 	}
 	var canon bytes.Buffer
@@ -194,4 +196,47 @@ func TestDedupKeyUnchangedOnSamples(t *testing.T) {
 			t.Errorf("%s: key %s, reference %s", name, ev.Key, want)
 		}
 	}
+}
+
+// FuzzDedupKey: on any input, DedupKey accepts exactly the valid JSON
+// values, and on those it agrees with the reference implementation, as does
+// the key of the object form (dedupKeyOfObject, what Parse uses).
+func FuzzDedupKey(f *testing.F) {
+	for _, name := range sampleNames(f) {
+		var env struct {
+			Payload struct {
+				Object json.RawMessage `json:"object"`
+			} `json:"payload"`
+		}
+		if err := json.Unmarshal(loadSample(f, name), &env); err == nil {
+			f.Add([]byte(env.Payload.Object))
+		}
+	}
+	f.Add([]byte(`{"a":1,"a":2,"download_url":"x","n":[1.0,1e3,"\u00e9<&>"]}`))
+	f.Add([]byte(` "\ud800" `))
+	f.Fuzz(func(t *testing.T, obj []byte) {
+		got, err := DedupKey(EngagementUserAnswered, "acct", obj, 42)
+		if !json.Valid(obj) {
+			if err == nil {
+				t.Fatalf("DedupKey(%q) accepted invalid JSON", obj)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("DedupKey(%q): %v", obj, err)
+		}
+		want, err := referenceDedupKey(EngagementUserAnswered, "acct", obj, 42)
+		if err != nil {
+			t.Fatalf("reference refused valid JSON %q: %v", obj, err)
+		}
+		if got != want {
+			t.Fatalf("DedupKey(%q) = %s, reference %s", obj, got, want)
+		}
+		var m map[string]json.RawMessage
+		if json.Unmarshal(obj, &m) == nil && m != nil {
+			if k := dedupKeyOfObject(EngagementUserAnswered, "acct", m, 42); k != want {
+				t.Fatalf("dedupKeyOfObject(%q) = %s, reference %s", obj, k, want)
+			}
+		}
+	})
 }

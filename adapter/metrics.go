@@ -59,6 +59,7 @@ var (
 	descLate         = counterDesc("events_late", "Events applied after a newer fact of their engagement (no command undone).")
 	descDropped      = counterDesc("events_dropped", "Events dropped: pending over the limit, older than half the dedup window, or delivered after shutdown.")
 	descMalformed    = counterDesc("events_malformed", "Frames and events from the subscription that failed to parse.")
+	descBadSignature = counterDesc("events_bad_signature", "Message frames dropped because their x-zm-signature did not match zoom.secret_token.")
 	descUnknown      = counterDesc("events_unknown", "Events whose name the node does not know (kept and counted).")
 	descCommands     = prometheus.NewDesc("zccadapter_commands_total",
 		"Recorder commands by the recorder's answer: applied, duplicate (absorbed by id), invalid (refused).", []string{"node", "result"}, nil)
@@ -104,7 +105,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descInfo, descRole, descEpoch, descLeaderSince, descTerms, descSocketUp, descDegraded,
 		descLastEventAge, descLastFrameAge, descPending, descParked, descMirrorKeys, descMirrorEngs,
 		descReceived, descApplied, descDeduplicated, descHandedOff, descStale, descLate, descDropped,
-		descMalformed, descUnknown, descCommands, descAgentUpdates, descConnects, descReconnects, descAuthFailures,
+		descMalformed, descBadSignature, descUnknown, descCommands, descAgentUpdates, descConnects, descReconnects, descAuthFailures,
 		descWatchdogCloses, descOversize, descEventsByName, descTxnSeconds} {
 		ch <- d
 	}
@@ -183,6 +184,7 @@ func emit(ch chan<- prometheus.Metric, version string, s NodeStatus, cs *events.
 			gauge(descLastFrameAge, max(0, now.Sub(cs.LastFrameAt).Seconds()))
 		}
 		counter(descMalformed, cs.Malformed)
+		counter(descBadSignature, cs.BadSignatures)
 		counter(descUnknown, cs.Unknown)
 		counter(descConnects, cs.Connects)
 		counter(descReconnects, cs.Reconnects)

@@ -196,6 +196,11 @@ type NodeStatus struct {
 	LeaderSince  time.Time `json:"leader_since,omitzero"`
 	Subscription string    `json:"subscription"`
 	SocketUp     bool      `json:"socket_up"`
+	// Malformed and BadSignatures count what the subscription dropped:
+	// frames or events that did not parse, and message frames whose
+	// x-zm-signature did not match zoom.secret_token.
+	Malformed     int64 `json:"events_malformed"`
+	BadSignatures int64 `json:"events_bad_signature"`
 	// Recorder is the recorder's reachability as the leader last saw it
 	// (always OK on a standby, which does not talk to it).
 	Recorder SinkHealth `json:"recorder"`
@@ -279,6 +284,7 @@ func (n *Node) Status() NodeStatus {
 		cs := n.source.Status()
 		s.Subscription = n.source.SubscriptionID()
 		s.SocketUp = cs.Connected
+		s.Malformed, s.BadSignatures = cs.Malformed, cs.BadSignatures
 	}
 	s.MirrorApplied, s.MirrorStates = n.mirror.Counts()
 	s.Degraded = n.degraded()

@@ -2,6 +2,7 @@ package adapter_test
 
 import (
 	"context"
+	"net/http"
 	"errors"
 	"os"
 	"slices"
@@ -269,7 +270,7 @@ func TestMessageSignaturesVerified(t *testing.T) {
 	}
 	a := l.start("a")
 	a.WaitRole(t, adapter.RoleLeader, 10*time.Second)
-	b := l.start("b")
+	b := l.serve("b")
 	b.WaitRole(t, adapter.RoleStandby, 10*time.Second)
 	now := time.Now().UTC()
 	both := []string{"sub-a", "sub-b"}
@@ -278,6 +279,20 @@ func TestMessageSignaturesVerified(t *testing.T) {
 	labtest.WaitFor(t, 10*time.Second, "b to count the bad signature", func() bool {
 		return b.Status().Received == 0 && metricBadSignatures(b) > 0
 	})
+	// Visible to the operator: in /status and as a metric.
+	if s := b.Status(); s.BadSignatures == 0 {
+		t.Errorf("b's status shows %d bad signatures", s.BadSignatures)
+	}
+	if s := a.Status(); s.BadSignatures != 0 {
+		t.Errorf("a's status shows %d bad signatures; its secret token is right", s.BadSignatures)
+	}
+	code, body := get(t, b.URL+"/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("GET /metrics: HTTP %d", code)
+	}
+	if got := samples(t, body)[`zccadapter_events_bad_signature_total{node="b"}`]; got < 1 {
+		t.Errorf("b's metric zccadapter_events_bad_signature_total is %v, want ≥ 1", got)
+	}
 }
 
 // metricBadSignatures reads the subscription client's counter through the

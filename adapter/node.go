@@ -663,6 +663,10 @@ type leader struct {
 	live bool
 	// inflight is the batch being written, if any (flushAsync).
 	inflight *inflight
+	// unlogged are the keys of events applied whose write has not landed
+	// yet; queued the keys of held events whose queue entry has.
+	unlogged map[string]struct{}
+	queued   map[string]struct{}
 }
 
 // batch is what the next write logs.
@@ -682,6 +686,9 @@ type batch struct {
 func newBatch() batch {
 	return batch{engs: map[string]*Engagement{}, unqueue: map[string]struct{}{}, queue: map[string][]byte{}}
 }
+
+// size counts the events a batch logs or queues.
+func (b *batch) size() int { return len(b.keys) + len(b.queue) }
 
 func (b *batch) empty() bool {
 	return len(b.keys) == 0 && len(b.engs) == 0 && len(b.unqueue) == 0 && len(b.queue) == 0
@@ -703,21 +710,48 @@ func (n *Node) lead(ctx context.Context, term *cluster.Term) {
 		cancel()
 		stopOnShutdown()
 		watchers.Wait()
-		// The write in flight ran on lctx: it either landed or failed.
-		if err := L.waitFlush(); err != nil && term.Valid() {
-			log.Warn().Err(err).Msg("log write failed; the successor replays those events")
+		// The write in flight gets 500 ms more.
+		etcdFailed := false
+		if f := L.inflight; f != nil {
+			abort := time.AfterFunc(500*time.Millisecond, f.cancel)
+			if err := L.waitFlush(); err != nil {
+				// etcd did not take it in time: a final write would fare
+				// no better; the successor replays those events.
+				etcdFailed = true
+				if term.Valid() {
+					log.Warn().Err(err).Msg("log write failed at stop; the successor replays those events")
+				}
+			}
+			abort.Stop()
 		}
-		// Events still held back or waiting are in the handoff queue
-		// (their entries go out with the final write): the successor
-		// applies them in event time order together with what its own
-		// socket received, which is better than applying them here.
-		if term.Valid() {
+		// Events still held back or waiting go into the handoff queue with
+		// the final write, if they are not there yet: the successor applies
+		// them in event time order together with what its own socket
+		// received, which is better than applying them here.
+		if term.Valid() && !etcdFailed {
 			fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 500*time.Millisecond)
 			if err := L.flush(fctx); err != nil {
 				log.Warn().Err(err).Msg("final log write failed; the successor replays those events")
 			}
 			fcancel()
 		}
+		// Unless etcd failed: then a held event that is not in the queue
+		// may exist nowhere else (a standby that was not connected when it
+		// came). Apply those now, while the term and the recorder allow,
+		// within a budget that keeps the stop bounded (C-11); the
+		// successor finds their effect on the recorder when it reconciles.
+		if ids := L.unqueuedHeld(); len(ids) > 0 && term.Valid() && n.sinkHealth().OK {
+			dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), 120*time.Millisecond)
+			L.ctx = dctx
+			for _, id := range ids {
+				if err := L.retryParked(id, true); err != nil {
+					log.Warn().Err(err).Msg("applying held-back events at stop failed")
+					break
+				}
+			}
+			dcancel()
+		}
+		n.count(func(s *NodeStatus) { s.Parked = 0 })
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 		if err := term.Resign(rctx); err != nil {
 			log.Warn().Err(err).Msg("resign incomplete; the lease expires after its TTL")
@@ -779,6 +813,9 @@ func (n *Node) lead(ctx context.Context, term *cluster.Term) {
 			L.batch.unqueue[key] = struct{}{}
 			continue
 		}
+		if ev.Key != key {
+			L.batch.unqueue[key] = struct{}{}
+		}
 		if p := n.intakeQuiet(ev); p != nil {
 			p.handedOff = true
 		}
@@ -797,7 +834,7 @@ func (n *Node) lead(ctx context.Context, term *cluster.Term) {
 			log.Warn().Err(err).Msg("promotion: applying the backlog failed; stepping down")
 			return
 		}
-		if len(L.batch.keys) >= n.cfg.BatchSize {
+		if L.batch.size() >= n.cfg.BatchSize {
 			if err := L.flush(lctx); err != nil {
 				log.Warn().Err(err).Msg("promotion: log write failed; stepping down")
 				return
@@ -850,7 +887,7 @@ func (n *Node) lead(ctx context.Context, term *cluster.Term) {
 			return
 		}
 		// Group commit: take what is already waiting, then write once.
-		for more := true; more && err == nil && len(L.batch.keys) < n.cfg.BatchSize; {
+		for more := true; more && err == nil && L.batch.size() < n.cfg.BatchSize; {
 			select {
 			case ev := <-n.inbox:
 				err = L.own(ev)
@@ -901,6 +938,8 @@ func (L *leader) load(s *cluster.Snapshot) error {
 		L.engs[id] = &e
 	}
 	L.batch = newBatch()
+	L.unlogged, L.queued = map[string]struct{}{}, map[string]struct{}{}
+	L.n.count(func(s *NodeStatus) { s.Parked = 0 })
 	L.parked, L.parkedAt = map[string][]*events.Event{}, map[string]parkInfo{}
 	return nil
 }
@@ -1008,6 +1047,11 @@ func (L *leader) handoff(h cluster.Handoff) error {
 		L.batch.unqueue[h.Key] = struct{}{}
 		return nil
 	}
+	if ev.Key != h.Key {
+		// Queued under another key (another version's key function):
+		// the event's own key is what it is logged and queued under.
+		L.batch.unqueue[h.Key] = struct{}{}
+	}
 	L.n.intakeQuiet(ev)
 	return L.process(ev)
 }
@@ -1028,7 +1072,9 @@ func (L *leader) handoff(h cluster.Handoff) error {
 func (L *leader) process(ev *events.Event) error {
 	n := L.n
 	if _, done := L.applied[ev.Key]; done {
-		delete(n.pending, ev.Key)
+		if _, unlogged := L.unlogged[ev.Key]; !unlogged {
+			delete(n.pending, ev.Key) // else forgotten once its write lands
+		}
 		n.count(func(s *NodeStatus) { s.Deduplicated++; s.Pending = len(n.pending) })
 		n.countEvent(ev, OutcomeDeduplicated)
 		return nil
@@ -1050,7 +1096,7 @@ func (L *leader) process(ev *events.Event) error {
 		return err
 	}
 	if outcome == Applied && len(L.parked[id]) > 0 {
-		return L.retryParked(id)
+		return L.retryParked(id, false)
 	}
 	return nil
 }
@@ -1076,21 +1122,26 @@ func (L *leader) park(id string, ev *events.Event, until time.Time) {
 	// when no standby received it; and a standby that did does not hand it
 	// off again (Mirror.Queued).
 	delete(L.batch.unqueue, ev.Key)
+	if len(ev.Raw) > maxQueuedEventBytes {
+		L.n.log.Warn().Str("event", ev.Name).Str("engagement_id", id).Int("bytes", len(ev.Raw)).
+			Msg("event too large for the handoff queue: held in memory only")
+		return
+	}
 	L.batch.queue[ev.Key] = ev.Raw
 	L.n.count(func(s *NodeStatus) { s.Parked = len(L.parkedAt) })
 }
 
 // retryParked applies, in event time order, the parked events of one
-// engagement that are neither held back nor Early any more,
+// engagement that are neither held back (unless force) nor Early any more,
 // until none changes.
-func (L *leader) retryParked(id string) error {
+func (L *leader) retryParked(id string, force bool) error {
 	now := time.Now()
 	for progress := true; progress; {
 		progress = false
 		list := L.parked[id]
 		sort.SliceStable(list, func(i, j int) bool { return list[i].Time.Before(list[j].Time) })
 		for i, ev := range list {
-			if now.Before(L.parkedAt[ev.Key].until) {
+			if !force && now.Before(L.parkedAt[ev.Key].until) {
 				continue
 			}
 			eng, cmds, outcome := L.n.cfg.Rules.Apply(L.engs[id].Clone(), ev)
@@ -1127,7 +1178,7 @@ func (L *leader) releaseParked(limit time.Duration) error {
 	for id, list := range L.parked {
 		for _, ev := range list {
 			if u := L.parkedAt[ev.Key].until; !u.IsZero() && !now.Before(u) {
-				if err := L.retryParked(id); err != nil {
+				if err := L.retryParked(id, false); err != nil {
 					return err
 				}
 				break
@@ -1177,6 +1228,7 @@ func (L *leader) apply(ev *events.Event, id string, eng *Engagement, cmds []rcap
 		n.log.Warn().Str("event", ev.Name).Str("engagement_id", id).Time("event_time", ev.Time).Msg("stale event starts no recording")
 	}
 	L.applied[ev.Key] = time.Now()
+	L.unlogged[ev.Key] = struct{}{}
 	L.batch.keys = append(L.batch.keys, ev.Key)
 	if id != "" && eng != nil {
 		L.engs[id] = eng
@@ -1250,8 +1302,15 @@ func (L *leader) sendAgent(u rcapi.AgentUpdate) error {
 	}
 }
 
-// maxTxnOps stays under etcd's default limit of 128 operations per txn.
-const maxTxnOps = 120
+// Limits of one leader txn: etcd refuses more than 128 operations
+// (--max-txn-ops) or a request over 1.5 MiB (--max-request-bytes), and the
+// client sends at most 2 MiB. maxQueuedEventBytes keeps an oversized event
+// (frames may reach the 1 MiB read limit) out of the handoff queue.
+const (
+	maxTxnOps           = 120
+	maxTxnBytes         = 1 << 20
+	maxQueuedEventBytes = 512 << 10
+)
 
 // flush writes the batch and waits for it (and for a write already in
 // flight): the synchronous form, for promotion and the end of a term.
@@ -1269,8 +1328,9 @@ func (L *leader) flush(ctx context.Context) error {
 // by an older one. Every event of a batch was applied (its commands
 // answered) before the batch is handed over, so the log never runs ahead of
 // the recorder. ctx bounds the write. The error is that of the write in
-// flight: the term ends, and the events of both batches stay pending, for
-// this node's next term or its successor to replay.
+// flight: the term ends, and that batch goes back in front of the current
+// one, so a final write (or the successor, from its own pending events and
+// the recorder's state) still logs it.
 func (L *leader) flushAsync(ctx context.Context) error {
 	if err := L.waitFlush(); err != nil {
 		return err
@@ -1280,79 +1340,160 @@ func (L *leader) flushAsync(ctx context.Context) error {
 	}
 	b := L.batch
 	L.batch = newBatch()
+	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	L.inflight = &inflight{b: b, done: done}
-	go func() { done <- L.write(ctx, b) }()
+	L.inflight = &inflight{b: b, done: done, cancel: cancel}
+	go func() { done <- L.write(wctx, b) }()
 	return nil
 }
 
-// waitFlush waits for the write in flight and, when it succeeded, forgets
-// the pending events it logged.
+// waitFlush waits for the write in flight. When it landed, the events it
+// logged are forgotten from pending and the queue entries it wrote are
+// known to be durable; when it failed, its batch is put back in front of
+// the current one (restore).
 func (L *leader) waitFlush() error {
 	f := L.inflight
 	if f == nil {
 		return nil
 	}
 	L.inflight = nil
-	if err := <-f.done; err != nil {
+	err := <-f.done
+	f.cancel()
+	if err != nil {
+		L.restore(f.b)
 		return err
 	}
 	n := L.n
 	for _, key := range f.b.keys {
 		delete(n.pending, key)
+		delete(L.unlogged, key)
 	}
 	for key := range f.b.unqueue {
 		delete(n.pending, key)
+		delete(L.queued, key)
+	}
+	for key := range f.b.queue {
+		L.queued[key] = struct{}{}
 	}
 	n.count(func(s *NodeStatus) { s.Pending = len(n.pending) })
 	return nil
 }
 
-// inflight is a batch being written.
-type inflight struct {
-	b    batch
-	done chan error
+// restore merges a batch whose write failed back into the current batch as
+// its older part: its events are logged before the current ones, an
+// engagement's newer record wins, and its queue entries stay only for
+// events still held.
+func (L *leader) restore(old batch) {
+	cur := L.batch
+	nb := newBatch()
+	nb.keys = append(append(nb.keys, old.keys...), cur.keys...)
+	for id, e := range old.engs {
+		nb.engs[id] = e
+	}
+	for id, e := range cur.engs {
+		nb.engs[id] = e
+	}
+	for key := range old.unqueue {
+		nb.unqueue[key] = struct{}{}
+	}
+	for key := range cur.unqueue {
+		nb.unqueue[key] = struct{}{}
+	}
+	for key, raw := range old.queue {
+		if _, held := L.parkedAt[key]; held {
+			nb.queue[key] = raw
+		}
+	}
+	for key, raw := range cur.queue {
+		nb.queue[key] = raw
+	}
+	for key := range nb.queue {
+		delete(nb.unqueue, key)
+	}
+	L.batch = nb
 }
 
-// write commits one batch in guarded txns of at most maxTxnOps: the state
-// records, then the dedup keys, the queue deletions of applied events and
-// the queue entries of held events, in that order. A batch of up to
-// BatchSize events fits one txn, so state and log land together; a larger
-// one (the promotion's reconciliation) is split, and a crash between its
+// unqueuedHeld returns the engagements with an event held back or waiting
+// whose handoff queue entry is not known to have landed.
+func (L *leader) unqueuedHeld() []string {
+	var ids []string
+	for id, list := range L.parked {
+		for _, ev := range list {
+			if _, ok := L.queued[ev.Key]; !ok {
+				ids = append(ids, id)
+				break
+			}
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// inflight is a batch being written; cancel aborts the write.
+type inflight struct {
+	b      batch
+	done   chan error
+	cancel context.CancelFunc
+}
+
+// write commits one batch in guarded txns of at most maxTxnOps operations
+// and maxTxnBytes of keys and values: the state records, then the dedup
+// keys, the queue deletions of applied events and the queue entries of
+// held events, in that order. A batch of the usual size (BatchSize events
+// or queue entries, ≤ 96 ops) fits one txn, so state and log land
+// together; a larger one (the promotion's reconciliation, a burst of
+// held-back events released at once) is split, and a crash between its
 // txns leaves state ahead of the log, where replaying those events yields
 // no command that was not already sent. It runs beside the loop: it reads
 // only b, whose engagements are never changed once batched (the rules apply
 // events to a clone).
 func (L *leader) write(ctx context.Context, b batch) error {
 	k := L.n.cl.Keys()
-	lease, err := L.term.DedupLease(ctx)
+	gctx, gcancel := context.WithTimeout(ctx, 2*time.Second)
+	lease, err := L.term.DedupLease(gctx)
+	gcancel()
 	if err != nil {
 		return err
 	}
+	type op struct {
+		op    clientv3.Op
+		bytes int
+	}
 	build := func(lease clientv3.LeaseID) [][]clientv3.Op {
-		ops := make([]clientv3.Op, 0, len(b.engs)+len(b.keys)+len(b.unqueue)+len(b.queue))
+		ops := make([]op, 0, len(b.engs)+len(b.keys)+len(b.unqueue)+len(b.queue))
 		for id, e := range b.engs {
 			raw, _ := json.Marshal(e)
+			key := k.State(id)
 			if e.Closed && !e.Open() {
-				ops = append(ops, clientv3.OpPut(k.State(id), string(raw), clientv3.WithLease(lease)))
+				ops = append(ops, op{clientv3.OpPut(key, string(raw), clientv3.WithLease(lease)), len(key) + len(raw)})
 			} else {
-				ops = append(ops, clientv3.OpPut(k.State(id), string(raw)))
+				ops = append(ops, op{clientv3.OpPut(key, string(raw)), len(key) + len(raw)})
 			}
 		}
 		for _, key := range b.keys {
-			ops = append(ops, clientv3.OpPut(k.Dedup(key), L.n.cfg.Name, clientv3.WithLease(lease)))
+			dk := k.Dedup(key)
+			ops = append(ops, op{clientv3.OpPut(dk, L.n.cfg.Name, clientv3.WithLease(lease)), len(dk) + len(L.n.cfg.Name)})
 		}
 		for key := range b.unqueue {
-			ops = append(ops, clientv3.OpDelete(k.Handoff(key)))
+			hk := k.Handoff(key)
+			ops = append(ops, op{clientv3.OpDelete(hk), len(hk)})
 		}
 		for key, raw := range b.queue {
-			ops = append(ops, clientv3.OpPut(k.Handoff(key), string(raw)))
+			hk := k.Handoff(key)
+			ops = append(ops, op{clientv3.OpPut(hk, string(raw)), len(hk) + len(raw)})
 		}
 		var chunks [][]clientv3.Op
-		for len(ops) > 0 {
-			n := min(len(ops), maxTxnOps)
-			chunks = append(chunks, ops[:n])
-			ops = ops[n:]
+		var cur []clientv3.Op
+		size := 0
+		for _, o := range ops {
+			if len(cur) > 0 && (len(cur) == maxTxnOps || size+o.bytes > maxTxnBytes) {
+				chunks, cur, size = append(chunks, cur), nil, 0
+			}
+			cur = append(cur, o.op)
+			size += o.bytes
+		}
+		if len(cur) > 0 {
+			chunks = append(chunks, cur)
 		}
 		return chunks
 	}
@@ -1371,7 +1512,10 @@ func (L *leader) write(ctx context.Context, b batch) error {
 			// The dedup lease expired under us: take a new one and redo
 			// the whole batch (puts and deletes are idempotent).
 			L.term.ForgetDedupLease()
-			if lease, err = L.term.DedupLease(ctx); err != nil {
+			gctx, gcancel := context.WithTimeout(ctx, 2*time.Second)
+			lease, err = L.term.DedupLease(gctx)
+			gcancel()
+			if err != nil {
 				return err
 			}
 			chunks, i = build(lease), -1

@@ -2,8 +2,8 @@ package adapter_test
 
 import (
 	"context"
-	"net/http"
 	"errors"
+	"net/http"
 	"os"
 	"slices"
 	"strings"

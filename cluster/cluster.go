@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -212,6 +213,9 @@ type Cluster struct {
 	keys   Keys
 	client *clientv3.Client
 	log    zerolog.Logger
+	// abandoned counts etcd calls a caller stopped waiting for (a
+	// campaign cancelled while etcd does not answer); Close joins them.
+	abandoned sync.WaitGroup
 }
 
 // Connect dials etcd. It does not block on the connection beyond
@@ -250,4 +254,8 @@ func (c *Cluster) Keys() Keys { return c.keys }
 func (c *Cluster) Client() *clientv3.Client { return c.client }
 
 // Close closes the etcd client. Terms and mirrors must be stopped first.
-func (c *Cluster) Close() error { return c.client.Close() }
+func (c *Cluster) Close() error {
+	err := c.client.Close()
+	c.abandoned.Wait() // closing the client ends them
+	return err
+}

@@ -202,7 +202,28 @@ func (c *Cluster) Campaign(ctx context.Context, m Member) (*Term, error) {
 		}
 	}()
 	el := concurrency.NewElection(l.s, c.keys.Election())
-	err = el.Campaign(cctx, c.cfg.Node)
+	// etcd's Campaign, cancelled, deletes its key with the client's own
+	// context (no deadline: client/v3/concurrency/election.go), so with etcd
+	// unreachable it returns only when etcd answers or the client closes.
+	// Wait for it only while ctx lasts; after that it is abandoned to the
+	// client (Close joins it) and the lease, revoked or expiring, deletes the
+	// key anyway.
+	done := make(chan error, 1)
+	c.abandoned.Add(1)
+	go func() {
+		defer c.abandoned.Done()
+		done <- el.Campaign(cctx, c.cfg.Node)
+	}()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		ccancel()
+		select {
+		case err = <-done:
+		case <-time.After(100 * time.Millisecond):
+			err = ctx.Err()
+		}
+	}
 	close(stopWatch)
 	watch.Wait()
 	ccancel()

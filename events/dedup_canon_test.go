@@ -2,12 +2,12 @@ package events
 
 import (
 	"bytes"
-	"errors"
-	"io"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"

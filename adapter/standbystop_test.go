@@ -1,0 +1,112 @@
+package adapter_test
+
+import (
+	"bytes"
+	"context"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/zccadapter/zccadapter/adapter"
+	"github.com/zccadapter/zccadapter/cluster"
+	"github.com/zccadapter/zccadapter/faultnet"
+	"github.com/zccadapter/zccadapter/internal/labtest"
+)
+
+// TestStandbyStopsWithEtcdUnreachable: a standby waits in its campaign; its
+// etcd becomes unreachable (connections refused, or silence); the node is
+// stopped. Run must return (a hang, not a speed, is what the 10 s bound
+// detects). etcd's Election.Campaign,
+// cancelled while it waits for the leader's key to go, resigns with the
+// client's own context (no deadline), which blocks until etcd is back;
+// cluster.Campaign stops waiting for it when its context ends, and the
+// cluster's Close joins it.
+func TestStandbyStopsWithEtcdUnreachable(t *testing.T) {
+	for _, mode := range []faultnet.Mode{faultnet.Blackhole, faultnet.Cut} {
+		t.Run(mode.String(), func(t *testing.T) {
+			l := newLab(t)
+			etcdProxy, err := faultnet.Listen("127.0.0.1:0", strings.TrimPrefix(l.Etcd.Endpoints()[0], "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.OnClose(func() { etcdProxy.Close() })
+			b := l.start("b")
+			b.WaitRole(t, adapter.RoleLeader, 10*time.Second)
+
+			// Node a, run by hand (labtest's Stop panics after 15 s).
+			cfg := l.Config("a")
+			cfg.Etcd.Endpoints = []string{"http://" + etcdProxy.Addr()}
+			cl, err := cluster.Connect(t.Context(), adapter.ClusterConfig(cfg, cfg.Etcd.Endpoints), l.Log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			parts, err := adapter.Build(cfg, cl, "in-process", nil, l.Log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { defer close(done); defer cl.Close(); parts.Node.Run(ctx) }() //nolint:errcheck
+			labtest.WaitFor(t, 10*time.Second, "a to be standby", func() bool {
+				s := parts.Node.Status()
+				return s.Role == adapter.RoleStandby && s.SocketUp && s.EtcdOK
+			})
+
+			// a's campaign waits for b's key to go (its own key is written).
+			labtest.WaitFor(t, 10*time.Second, "a's election key", func() bool {
+				return slices.ContainsFunc(l.electionValues(t), func(v string) bool { return v == "a" })
+			})
+			etcdProxy.SetMode(mode)
+			began := time.Now()
+			cancel()
+			select {
+			case <-done:
+				t.Logf("a stopped in %s", time.Since(began).Round(time.Millisecond))
+				return
+			case <-time.After(10 * time.Second):
+			}
+			var dump bytes.Buffer
+			pprof.Lookup("goroutine").WriteTo(&dump, 2) //nolint:errcheck
+			for _, g := range strings.Split(dump.String(), "\n\n") {
+				if strings.Contains(g, "adapter.(*Node).standby") || strings.Contains(g, "concurrency.(*Election).Resign") {
+					t.Logf("stuck:\n%s", g)
+				}
+			}
+			cl.Close() // end the client under it: the hung call then fails and Run returns
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("a did not stop even once its etcd client was closed")
+			}
+			t.Errorf("standby a did not stop within 10s with etcd unreachable (%s); Run returned only once the test closed its etcd client, after %s",
+				mode, time.Since(began).Round(time.Millisecond))
+		})
+	}
+}
+
+// electionValues returns the values (node names) of the election keys.
+func (l *lab) electionValues(t *testing.T) []string {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: l.Etcd.Endpoints(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	resp, err := cli.Get(ctx, "/", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, kv := range resp.Kvs {
+		if strings.Contains(string(kv.Key), "/election/") {
+			out = append(out, string(kv.Value))
+		}
+	}
+	return out
+}

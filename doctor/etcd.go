@@ -349,8 +349,8 @@ func SharedSubscriptions(members []cluster.Member) []string {
 }
 
 // fixEtcdHistory is what to do when etcd keeps all of its history.
-const fixEtcdHistory = "run every etcd member with --auto-compaction-mode=periodic --auto-compaction-retention=5m (README, etcd), " +
-	"then compact and defragment once (etcdctl compact, defrag)"
+const fixEtcdHistory = "run every etcd member with --auto-compaction-mode=periodic --auto-compaction-retention=5m " +
+	"(`zccadapter etcd`: --auto-compaction-retention=5m, its default; README, etcd), then compact and defragment once (etcdctl compact, defrag)"
 
 // checkEtcdHistory fails when etcd has never compacted its history and the
 // history is long (Options.MaxUncompactedRevisions): every dedup and state

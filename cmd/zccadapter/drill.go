@@ -107,7 +107,7 @@ func drillCmd() *cobra.Command {
 	f.Int64Var(&t.Seed, "seed", 0, "traffic seed (default 1)")
 	f.DurationVar(&ttl, "session-ttl", 0, "etcd session TTL of the nodes (default 5s)")
 	f.DurationVar(&crashAt, "crash-at", 0, "default scenario: when the leader is SIGKILLed (default 25% of --traffic)")
-	f.DurationVar(&gracefulAt, "graceful-at", 0, "default scenario: when the leader is SIGTERMed (default 60% of --traffic)")
+	f.DurationVar(&gracefulAt, "graceful-at", 0, "default scenario: when the leader is SIGTERMed (default 60% of --traffic, and at least --session-ttl + 3s after --crash-at)")
 	return cmd
 }
 
@@ -144,10 +144,17 @@ func applyDrillFlags(sc *drill.Scenario, isDefault bool, t drill.Traffic, ttl, c
 		if crashAt != 0 {
 			sc.Actions[0].At = crashAt
 		}
+		gap := sc.SessionTTL + 3*time.Second // the crash failover finishes first
 		if gracefulAt != 0 {
 			sc.Actions[1].At = gracefulAt
+		} else {
+			sc.Actions[1].At = max(sc.Actions[1].At, sc.Actions[0].At+gap)
+			if sc.Actions[1].At >= st.Duration {
+				return fmt.Errorf("--traffic %s is too short for a crash at %s and a graceful stop --session-ttl + 3s later, inside the traffic; "+
+					"give more --traffic, or set --crash-at and --graceful-at", st.Duration, sc.Actions[0].At)
+			}
 		}
-		if sc.Actions[1].At-sc.Actions[0].At < sc.SessionTTL+3*time.Second {
+		if sc.Actions[1].At-sc.Actions[0].At < gap {
 			return fmt.Errorf("--graceful-at (%s) must come at least --session-ttl + 3s after --crash-at (%s), so the first failover finishes",
 				sc.Actions[1].At, sc.Actions[0].At)
 		}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -11,6 +13,7 @@ import (
 
 func etcdCmd() *cobra.Command {
 	var cfg cluster.EmbedConfig
+	var retention string
 	cmd := &cobra.Command{
 		Use:   "etcd",
 		Short: "Run an etcd member (embedded etcd server) until interrupted",
@@ -20,6 +23,9 @@ func etcdCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(logLevelFlag(cmd, "info"))
 			if err != nil {
+				return err
+			}
+			if cfg.AutoCompactionRetention, err = parseRetention(retention); err != nil {
 				return err
 			}
 			m, err := cluster.StartEmbedded(cfg)
@@ -47,8 +53,34 @@ func etcdCmd() *cobra.Command {
 	f.StringVar(&cfg.InitialCluster, "initial-cluster", "", "name=peerURL,... of every member (default: this member alone)")
 	f.StringVar(&cfg.ClusterState, "initial-cluster-state", "new", "new or existing")
 	f.StringVar(&cfg.LogLevel, "etcd-log-level", "error", "etcd's own log level")
-	f.DurationVar(&cfg.AutoCompactionRetention, "auto-compaction-retention", 5*time.Minute,
-		"MVCC history to keep (periodic compaction); negative keeps everything and the database grows until its quota")
+	f.StringVar(&retention, "auto-compaction-retention", "5m",
+		"MVCC history to keep, compacted periodically, as etcd's flag of that name takes it: a duration (5m) or a number of hours (1); 0 keeps everything and the database grows until its quota")
 	_ = cmd.MarkFlagRequired("data-dir")
 	return cmd
+}
+
+// parseRetention reads --auto-compaction-retention as etcd reads it in
+// periodic mode: a duration, or a bare number of hours; "0" turns
+// compaction off (returned as a negative duration, EmbedConfig's "off").
+func parseRetention(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if h, err := strconv.ParseFloat(s, 64); err == nil {
+		if h < 0 {
+			return 0, fmt.Errorf("--auto-compaction-retention %q: negative", s)
+		}
+		if h == 0 {
+			return -1, nil
+		}
+		return time.Duration(h * float64(time.Hour)), nil
+	}
+	d, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("--auto-compaction-retention %q: not a duration (5m) or a number of hours (1)", s)
+	case d < 0:
+		return 0, fmt.Errorf("--auto-compaction-retention %q: negative", s)
+	case d == 0:
+		return -1, nil
+	}
+	return d, nil
 }

@@ -24,10 +24,12 @@ var version = "dev"
 func init() { version = buildVersion(version, debug.ReadBuildInfo) }
 
 // buildVersion returns set when it was set at link time; else the module
-// version of a `go install …@version` build; else the VCS revision that `go
-// build` records in a git checkout (first 12 hex digits, "+dirty" with
-// uncommitted changes, and the commit time); else "dev" (`go run` and `go
-// test` record no revision).
+// version Go records: the tag of a `go install …@version` build, or, for
+// `go build` in a git checkout, a pseudo-version of the commit such as
+// v0.0.0-20261129213148-763be3a49b39 (+dirty with uncommitted changes);
+// else, from a toolchain that records only the VCS settings, the revision
+// (first 12 hex digits, "+dirty", the commit time); else "dev" (`go run`,
+// `go test`, and builds with -buildvcs=false record none).
 func buildVersion(set string, read func() (*debug.BuildInfo, bool)) string {
 	if set != "dev" {
 		return set

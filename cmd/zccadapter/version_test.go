@@ -3,6 +3,7 @@ package main
 import (
 	"runtime/debug"
 	"testing"
+	"time"
 )
 
 func TestBuildVersion(t *testing.T) {
@@ -32,6 +33,28 @@ func TestBuildVersion(t *testing.T) {
 	} {
 		if got := buildVersion(c.set, c.read); got != c.want {
 			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+func TestParseRetention(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want time.Duration
+		err  bool
+	}{
+		{"5m", 5 * time.Minute, false},
+		{"1", time.Hour, false},
+		{"0.5", 30 * time.Minute, false},
+		{"0", -1, false},
+		{"0s", -1, false},
+		{"-1", 0, true},
+		{"-5m", 0, true},
+		{"five", 0, true},
+	} {
+		got, err := parseRetention(c.in)
+		if (err != nil) != c.err || (!c.err && got != c.want) {
+			t.Errorf("parseRetention(%q) = %v, %v; want %v, error %v", c.in, got, err, c.want, c.err)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"slices"
@@ -59,20 +60,40 @@ func num(v float64, digits int) string {
 	return out
 }
 
+// table is one section of the report. It is printed at flush, and only if
+// one of its rows holds a figure beyond its label (a cell with a number and
+// no dash): a
+// section whose benchmarks did not run (filtered with -bench) is left out.
 type table struct {
-	w *tabwriter.Writer
+	out      io.Writer
+	buf      bytes.Buffer
+	w        *tabwriter.Writer
+	measured bool
 }
 
 func newTable(out io.Writer, title string, header ...string) *table {
-	fmt.Fprintf(out, "\n%s\n", title)
-	t := &table{w: tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)}
-	t.row(header...)
+	t := &table{out: out}
+	fmt.Fprintf(&t.buf, "\n%s\n", title)
+	t.w = tabwriter.NewWriter(&t.buf, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(t.w, "  "+strings.Join(header, "\t"))
 	return t
 }
 
-func (t *table) row(cells ...string) { fmt.Fprintln(t.w, "  "+strings.Join(cells, "\t")) }
+func (t *table) row(cells ...string) {
+	for _, c := range cells[min(1, len(cells)):] {
+		if strings.ContainsAny(c, "0123456789") && !strings.Contains(c, "—") {
+			t.measured = true
+		}
+	}
+	fmt.Fprintln(t.w, "  "+strings.Join(cells, "\t"))
+}
 
-func (t *table) flush() { t.w.Flush() }
+func (t *table) flush() {
+	t.w.Flush()
+	if t.measured {
+		t.out.Write(t.buf.Bytes()) //nolint:errcheck // stdout
+	}
+}
 
 // printTables prints every section; a figure that was not measured (its
 // benchmark filtered out or failed) shows "—".

@@ -667,6 +667,8 @@ type leader struct {
 	// yet; queued the keys of held events whose queue entry has.
 	unlogged map[string]struct{}
 	queued   map[string]struct{}
+	// writeFailed: a write of this term failed (etcd did not take it).
+	writeFailed bool
 }
 
 // batch is what the next write logs.
@@ -711,7 +713,7 @@ func (n *Node) lead(ctx context.Context, term *cluster.Term) {
 		stopOnShutdown()
 		watchers.Wait()
 		// The write in flight gets 500 ms more.
-		etcdFailed := false
+		etcdFailed := L.writeFailed
 		if f := L.inflight; f != nil {
 			abort := time.AfterFunc(500*time.Millisecond, f.cancel)
 			if err := L.waitFlush(); err != nil {
@@ -901,7 +903,7 @@ func (n *Node) lead(ctx context.Context, term *cluster.Term) {
 			// On the term's context, not lctx: a shutdown lets the write
 			// in flight land (the deferred stop waits for it); losing the
 			// term stops it (and its guard would refuse it anyway).
-			err = L.flushAsync(term.Context())
+			err = L.flushLive(term.Context())
 		}
 		if err != nil {
 			if lctx.Err() == nil {
@@ -1341,10 +1343,27 @@ func (L *leader) flushAsync(ctx context.Context) error {
 	b := L.batch
 	L.batch = newBatch()
 	wctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	L.inflight = &inflight{b: b, done: done, cancel: cancel}
-	go func() { done <- L.write(wctx, b) }()
+	f := &inflight{b: b, done: make(chan error, 1), landed: make(chan struct{}), cancel: cancel}
+	L.inflight = f
+	go func() {
+		f.done <- L.write(wctx, b)
+		close(f.landed)
+	}()
 	return nil
+}
+
+// flushLive is flushAsync for the live loop: waiting for the write in
+// flight, it also returns when the term or the node stops (L.ctx), leaving
+// that write to the stop, which bounds it.
+func (L *leader) flushLive(ctx context.Context) error {
+	if f := L.inflight; f != nil {
+		select {
+		case <-f.landed:
+		case <-L.ctx.Done():
+			return L.ctx.Err()
+		}
+	}
+	return L.flushAsync(ctx)
 }
 
 // waitFlush waits for the write in flight. When it landed, the events it
@@ -1361,6 +1380,7 @@ func (L *leader) waitFlush() error {
 	f.cancel()
 	if err != nil {
 		L.restore(f.b)
+		L.writeFailed = true
 		return err
 	}
 	n := L.n
@@ -1429,10 +1449,12 @@ func (L *leader) unqueuedHeld() []string {
 	return ids
 }
 
-// inflight is a batch being written; cancel aborts the write.
+// inflight is a batch being written: done carries the write's result,
+// landed is closed once it is there, cancel aborts the write.
 type inflight struct {
 	b      batch
 	done   chan error
+	landed chan struct{}
 	cancel context.CancelFunc
 }
 

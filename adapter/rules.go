@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/zccadapter/zccadapter/events"
 	"github.com/zccadapter/zccadapter/rcapi"
@@ -261,7 +262,7 @@ func (r *Rules) start(eng *Engagement, userID, userName string, ev *events.Event
 	if leg > 1 {
 		segID += "/" + strconv.Itoa(leg)
 	}
-	seg := &Segment{ID: segID, UserID: userID, UserName: userName, Leg: leg, State: rcapi.StateRecording, StartedAt: ev.Time}
+	seg := &Segment{ID: segID, UserID: userID, UserName: bounded(userName), Leg: leg, State: rcapi.StateRecording, StartedAt: ev.Time}
 	eng.Segments = append(eng.Segments, seg)
 	return eng, []rcapi.Command{r.command(eng, seg, rcapi.ActionStart, 1, ev, nil)}, Applied
 }
@@ -426,11 +427,29 @@ func put(m map[string]string, k, v string) {
 	}
 }
 
+// maxNameBytes bounds the descriptive fields (names, numbers) an
+// engagement keeps from its events, so that a state record stays far under
+// etcd's request limit (1.5 MiB) whatever an event carries; identifiers are
+// kept whole.
+const maxNameBytes = 256
+
+// bounded cuts s to maxNameBytes on a rune boundary.
+func bounded(s string) string {
+	if len(s) <= maxNameBytes {
+		return s
+	}
+	cut := maxNameBytes
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
+}
+
 // enrich fills fields the engagement does not know yet.
 func (eng *Engagement) enrich(ev *events.Event) {
 	set := func(dst *string, v string) {
 		if *dst == "" && v != "" {
-			*dst = v
+			*dst = bounded(v)
 		}
 	}
 	if e := ev.Engagement; e != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/zccadapter/zccadapter/events"
 	"github.com/zccadapter/zccadapter/rcapi"
@@ -291,5 +292,16 @@ func TestAgentUpdatesFromRosterEvents(t *testing.T) {
 	b, _ := AgentUpdate(sample(t, "contact_center.user_login", time.Second, nil))
 	if a.ID != b.ID {
 		t.Error("the same login on two subscriptions gave two ids")
+	}
+}
+
+func TestBoundedNamesCutOnARuneBoundary(t *testing.T) {
+	long := strings.Repeat("é", 200) // 400 bytes
+	got := bounded(long)
+	if len(got) > maxNameBytes || !utf8.ValidString(got) || !strings.HasPrefix(long, got) || len(got) < maxNameBytes-3 {
+		t.Fatalf("bounded: %d bytes, valid %v", len(got), utf8.ValidString(got))
+	}
+	if s := "Agent Smith"; bounded(s) != s {
+		t.Fatalf("bounded(%q) = %q", s, bounded(s))
 	}
 }

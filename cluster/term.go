@@ -205,23 +205,28 @@ func (c *Cluster) Campaign(ctx context.Context, m Member) (*Term, error) {
 	// etcd's Campaign, cancelled, deletes its key with the client's own
 	// context (no deadline: client/v3/concurrency/election.go), so with etcd
 	// unreachable it returns only when etcd answers or the client closes.
-	// Wait for it only while ctx lasts; after that it is abandoned to the
-	// client (Close joins it) and the lease, revoked or expiring, deletes the
-	// key anyway.
+	// Wait for it only while ctx and the session last; after that it is
+	// abandoned to the client (Close joins it), and the lease, revoked or
+	// expiring, deletes the key anyway.
 	done := make(chan error, 1)
 	c.abandoned.Add(1)
 	go func() {
 		defer c.abandoned.Done()
 		done <- el.Campaign(cctx, c.cfg.Node)
 	}()
+	finished := false
 	select {
 	case err = <-done:
+		finished = true
 	case <-ctx.Done():
+	case <-l.lost:
+	}
+	if !finished {
 		ccancel()
 		select {
 		case err = <-done:
 		case <-time.After(100 * time.Millisecond):
-			err = ctx.Err()
+			err = context.Canceled // abandoned: below, the lost session or ctx says why
 		}
 	}
 	close(stopWatch)

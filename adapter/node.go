@@ -1380,7 +1380,9 @@ func (L *leader) waitFlush() error {
 	f.cancel()
 	if err != nil {
 		L.restore(f.b)
-		L.writeFailed = true
+		// Cancelled (a stop, a lost term) is not etcd failing: a final
+		// write may still land.
+		L.writeFailed = L.writeFailed || !errors.Is(err, context.Canceled)
 		return err
 	}
 	n := L.n

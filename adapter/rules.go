@@ -449,32 +449,33 @@ func bounded(s string) string {
 func (eng *Engagement) enrich(ev *events.Event) {
 	set := func(dst *string, v string) {
 		if *dst == "" && v != "" {
-			*dst = bounded(v)
+			*dst = v
 		}
 	}
+	setName := func(dst *string, v string) { set(dst, bounded(v)) }
 	if e := ev.Engagement; e != nil {
 		set(&eng.Direction, e.Direction)
 		set(&eng.Channel, e.Channel)
 		set(&eng.FlowID, e.FlowID)
-		set(&eng.FlowName, e.FlowName)
+		setName(&eng.FlowName, e.FlowName)
 		set(&eng.QueueID, e.QueueID)
-		set(&eng.QueueName, e.QueueName)
-		set(&eng.ConsumerNumber, e.ConsumerNumber)
-		set(&eng.ConsumerName, e.ConsumerDisplayName)
+		setName(&eng.QueueName, e.QueueName)
+		setName(&eng.ConsumerNumber, e.ConsumerNumber)
+		setName(&eng.ConsumerName, e.ConsumerDisplayName)
 		set(&eng.TaskID, e.TaskID)
 	}
 	if t := ev.Task; t != nil {
 		set(&eng.TaskID, t.TaskID)
 		set(&eng.FlowID, t.FlowID)
-		set(&eng.FlowName, t.FlowName)
+		setName(&eng.FlowName, t.FlowName)
 		set(&eng.QueueID, t.QueueID)
-		set(&eng.QueueName, t.QueueName)
-		set(&eng.ConsumerNumber, t.CallerNumber)
+		setName(&eng.QueueName, t.QueueName)
+		setName(&eng.ConsumerNumber, t.CallerNumber)
 	}
 	if r := ev.Reservation; r != nil {
 		set(&eng.TaskID, r.TaskID)
 		set(&eng.QueueID, r.QueueID)
-		set(&eng.QueueName, r.QueueName)
+		setName(&eng.QueueName, r.QueueName)
 		set(&eng.Direction, r.Direction)
 	}
 }

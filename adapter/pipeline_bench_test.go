@@ -13,7 +13,6 @@ package adapter_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -251,35 +250,12 @@ func benchProfile(b *testing.B, name string) func() {
 	return func() { pprof.StopCPUProfile(); f.Close() }
 }
 
-// benchOp is what the leader writes to etcd for one event: the state record
-// of its engagement after the event (JSON, as flush marshals it), and its
-// dedup key.
-type benchOp struct {
-	eng, state, key string
-	closed          bool
-}
-
-// benchLeaderOps applies the rules to the corpus in order, the way the
-// leader does, and returns each event's writes.
-func benchLeaderOps(b *testing.B, c *kit.Corpus) []benchOp {
+// benchLeaderOps returns each corpus call event's leader writes.
+func benchLeaderOps(b *testing.B, c *kit.Corpus) []kit.LeaderWrite {
 	b.Helper()
-	rules := adapter.Rules{MaxEventAge: 10 * time.Minute}
-	engs := map[string]*adapter.Engagement{}
-	ops := make([]benchOp, 0, len(c.Calls))
-	for _, ce := range c.Calls {
-		ev, err := events.Parse(ce.Raw)
-		if err != nil {
-			b.Fatal(err)
-		}
-		id := adapter.EngagementID(ev)
-		eng, _, _ := rules.Apply(engs[id].Clone(), ev)
-		op := benchOp{eng: id, key: ev.Key}
-		if id != "" && eng != nil {
-			engs[id] = eng
-			s, _ := json.Marshal(eng)
-			op.state, op.closed = string(s), eng.Closed && !eng.Open()
-		}
-		ops = append(ops, op)
+	ops, err := kit.LeaderWrites(c.Calls)
+	if err != nil {
+		b.Fatal(err)
 	}
 	return ops
 }
@@ -356,7 +332,7 @@ func benchEnvString(name, def string) string {
 
 // benchRefGuarded writes ops through guarded txns, batch events at a time,
 // one txn after the other (as the leader does), for window.
-func benchRefGuarded(b *testing.B, e *cluster.Embedded, ops []benchOp, batch int, window time.Duration) {
+func benchRefGuarded(b *testing.B, e *cluster.Embedded, ops []kit.LeaderWrite, batch int, window time.Duration) {
 	name := fmt.Sprintf("ref-txn-%d-%d", batch, benchClusterSeq.Add(1))
 	cl := benchConnect(b, e, name, "ref")
 	cli, k := cl.Client(), cl.Keys()
@@ -383,11 +359,11 @@ func benchRefGuarded(b *testing.B, e *cluster.Embedded, ops []benchOp, batch int
 			b.Fatalf("txn: %v (succeeded %v)", err, resp != nil && resp.Succeeded)
 		}
 	}
-	statePut := func(o benchOp) clientv3.Op {
-		if o.closed {
-			return clientv3.OpPut(k.State(o.eng), o.state, clientv3.WithLease(dedup.ID))
+	statePut := func(o kit.LeaderWrite) clientv3.Op {
+		if o.Closed {
+			return clientv3.OpPut(k.State(o.Eng), o.State, clientv3.WithLease(dedup.ID))
 		}
-		return clientv3.OpPut(k.State(o.eng), o.state)
+		return clientv3.OpPut(k.State(o.Eng), o.State)
 	}
 	done := 0
 	stopProfile := benchProfile(b, "pipeline-"+strings.TrimPrefix(b.Name(), "BenchmarkPipeline/"))
@@ -396,16 +372,16 @@ func benchRefGuarded(b *testing.B, e *cluster.Embedded, ops []benchOp, batch int
 		group := ops[done:min(done+batch, len(ops))]
 		if batch == 1 {
 			o := group[0]
-			txn := []clientv3.Op{clientv3.OpPut(k.Dedup(o.key), "a", clientv3.WithLease(dedup.ID)), clientv3.OpDelete(k.Handoff(o.key))}
-			if o.state != "" {
+			txn := []clientv3.Op{clientv3.OpPut(k.Dedup(o.Key), "a", clientv3.WithLease(dedup.ID)), clientv3.OpDelete(k.Handoff(o.Key))}
+			if o.State != "" {
 				txn = append([]clientv3.Op{statePut(o)}, txn...)
 			}
 			commit(txn)
 		} else {
-			latest := map[string]benchOp{}
+			latest := map[string]kit.LeaderWrite{}
 			for _, o := range group {
-				if o.state != "" {
-					latest[o.eng] = o
+				if o.State != "" {
+					latest[o.Eng] = o
 				}
 			}
 			var txn []clientv3.Op
@@ -413,7 +389,7 @@ func benchRefGuarded(b *testing.B, e *cluster.Embedded, ops []benchOp, batch int
 				txn = append(txn, statePut(o))
 			}
 			for _, o := range group {
-				txn = append(txn, clientv3.OpPut(k.Dedup(o.key), "a", clientv3.WithLease(dedup.ID)), clientv3.OpDelete(k.Handoff(o.key)))
+				txn = append(txn, clientv3.OpPut(k.Dedup(o.Key), "a", clientv3.WithLease(dedup.ID)), clientv3.OpDelete(k.Handoff(o.Key)))
 			}
 			commit(txn) // ≤ 96 ops: one txn, as the leader writes a batch
 		}
@@ -429,7 +405,7 @@ func benchRefGuarded(b *testing.B, e *cluster.Embedded, ops []benchOp, batch int
 
 // benchRefPut writes the state and dedup puts of ops, unguarded, 120 per
 // txn, from writers goroutines, for window.
-func benchRefPut(b *testing.B, e *cluster.Embedded, ops []benchOp, writers int, window time.Duration) {
+func benchRefPut(b *testing.B, e *cluster.Embedded, ops []kit.LeaderWrite, writers int, window time.Duration) {
 	name := fmt.Sprintf("ref-put-%d-%d", writers, benchClusterSeq.Add(1))
 	cl := benchConnect(b, e, name, "ref")
 	cli, k := cl.Client(), cl.Keys()
@@ -456,9 +432,9 @@ func benchRefPut(b *testing.B, e *cluster.Embedded, ops []benchOp, writers int, 
 				var txn []clientv3.Op
 				latest := map[string]string{}
 				for _, o := range group {
-					txn = append(txn, clientv3.OpPut(k.Dedup(o.key), "a", clientv3.WithLease(dedup.ID)))
-					if o.state != "" {
-						latest[o.eng] = o.state
+					txn = append(txn, clientv3.OpPut(k.Dedup(o.Key), "a", clientv3.WithLease(dedup.ID)))
+					if o.State != "" {
+						latest[o.Eng] = o.State
 					}
 				}
 				for eng, s := range latest { // etcd refuses two puts of one key in a txn

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -12,40 +11,17 @@ import (
 	"github.com/rs/zerolog"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/zccadapter/zccadapter/adapter"
 	"github.com/zccadapter/zccadapter/bench/kit"
 	"github.com/zccadapter/zccadapter/cluster"
-	"github.com/zccadapter/zccadapter/events"
 )
 
-// hourOp is what the leader writes for one event: its engagement's state
-// record after the event, and its dedup key.
-type hourOp struct {
-	eng, state, key string
-	closed          bool
-}
-
-func hourOps(b *testing.B, c *kit.Corpus) []hourOp {
+// hourOps returns the leader writes of the corpus: its roster, then its
+// calls.
+func hourOps(b *testing.B, c *kit.Corpus) []kit.LeaderWrite {
 	b.Helper()
-	rules := adapter.Rules{MaxEventAge: 10 * time.Minute}
-	engs := map[string]*adapter.Engagement{}
-	var ops []hourOp
-	for _, list := range [][]kit.Event{c.Roster, c.Calls} {
-		for _, ce := range list {
-			ev, err := events.Parse(ce.Raw)
-			if err != nil {
-				b.Fatal(err)
-			}
-			id := adapter.EngagementID(ev)
-			eng, _, _ := rules.Apply(engs[id].Clone(), ev)
-			op := hourOp{eng: id, key: ev.Key}
-			if id != "" && eng != nil {
-				engs[id] = eng
-				s, _ := json.Marshal(eng)
-				op.state, op.closed = string(s), eng.Closed && !eng.Open()
-			}
-			ops = append(ops, op)
-		}
+	ops, err := kit.LeaderWrites(c.Roster, c.Calls)
+	if err != nil {
+		b.Fatal(err)
 	}
 	return ops
 }
@@ -137,7 +113,7 @@ type hourResult struct {
 	err                        error
 }
 
-func simulateHour(dir string, ops []hourOp, hour, retention time.Duration) (res hourResult) {
+func simulateHour(dir string, ops []kit.LeaderWrite, hour, retention time.Duration) (res hourResult) {
 	const rate = 200  // events per simulated second
 	const chunk = 400 // events per round of txns: 2 simulated seconds
 	window := 20 * time.Minute
@@ -256,21 +232,21 @@ func simulateHour(dir string, ops []hourOp, hour, retention time.Duration) (res 
 			if len(rounds) == 0 {
 				rounds = append(rounds, nil)
 			}
-			rounds[0] = append(rounds[0], clientv3.OpPut(k.Dedup(o.key+sfx), "a", clientv3.WithLease(cur.id)))
-			if o.state == "" {
+			rounds[0] = append(rounds[0], clientv3.OpPut(k.Dedup(o.Key+sfx), "a", clientv3.WithLease(cur.id)))
+			if o.State == "" {
 				continue
 			}
-			eng := o.eng + sfx
+			eng := o.Eng + sfx
 			r := occ[eng]
 			occ[eng]++
-			state := o.state
+			state := o.State
 			if sfx != "" {
-				state = strings.ReplaceAll(state, o.eng, eng)
+				state = strings.ReplaceAll(state, o.Eng, eng)
 			}
 			for len(rounds) <= r {
 				rounds = append(rounds, nil)
 			}
-			if o.closed {
+			if o.Closed {
 				rounds[r] = append(rounds[r], clientv3.OpPut(k.State(eng), state, clientv3.WithLease(cur.id)))
 			} else {
 				rounds[r] = append(rounds[r], clientv3.OpPut(k.State(eng), state))

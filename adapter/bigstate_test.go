@@ -1,7 +1,6 @@
 package adapter_test
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +17,7 @@ import (
 // kept to their first 256 bytes in the state.
 func TestLongNamesKeepTheStateRecordSmall(t *testing.T) {
 	l := newLab(t)
-	tap := tapLog(l, t)
+	logs := captureLogs(t, l)
 	a := l.start("a")
 	sa := a.WaitRole(t, adapter.RoleLeader, 10*time.Second)
 	b := l.start("b")
@@ -26,18 +25,11 @@ func TestLongNamesKeepTheStateRecordSmall(t *testing.T) {
 
 	now := time.Now().UTC()
 	mk := func(name, user string, at time.Time, nameBytes int) *events.Event {
-		obj := map[string]any{"engagement_id": "eng-bigstate", "engagement_direction": "inbound", "channel": "voice",
-			"date_time_ms": at.Format("2006-01-02T15:04:05.000Z")}
+		var extra map[string]any
 		if user != "" {
-			obj["user_id"], obj["user_display_name"] = user, strings.Repeat("x", nameBytes)
+			extra = map[string]any{"user_display_name": strings.Repeat("x", nameBytes)}
 		}
-		raw, _ := json.Marshal(map[string]any{"event": name, "event_ts": at.UnixMilli(),
-			"payload": map[string]any{"account_id": labtest.AccountID, "object": obj}})
-		ev, err := events.Parse(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ev
+		return parsedEvent(t, name, "eng-bigstate", user, at, extra)
 	}
 	evs := []*events.Event{
 		mk("contact_center.engagement_started", "", now, 0),
@@ -51,7 +43,7 @@ func TestLongNamesKeepTheStateRecordSmall(t *testing.T) {
 	labtest.WaitFor(t, 20*time.Second, "the three events logged, nothing pending", func() bool {
 		return a.Status().MirrorApplied >= 3 && a.Status().Pending == 0 && b.Status().Pending == 0
 	})
-	for _, ln := range tap.lines("leader stops") {
+	for _, ln := range logs.lines("leader stops") {
 		t.Log("logged: ", ln[:min(len(ln), 300)])
 	}
 	if s := a.Status(); s.Role != adapter.RoleLeader || s.Epoch != sa.Epoch || b.Status().Terms != 0 {

@@ -1,13 +1,10 @@
 package adapter_test
 
 import (
-	"context"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/zccadapter/zccadapter/adapter"
 	"github.com/zccadapter/zccadapter/config"
@@ -15,29 +12,6 @@ import (
 	"github.com/zccadapter/zccadapter/internal/labtest"
 	"github.com/zccadapter/zccadapter/rcapi"
 )
-
-// queuedKeys returns the keys of the lab cluster's handoff queue.
-func (l *lab) queuedKeys(t *testing.T) []string {
-	t.Helper()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: l.Etcd.Endpoints(), DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	resp, err := cli.Get(ctx, "/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, kv := range resp.Kvs {
-		if strings.Contains(string(kv.Key), "/handoff/") {
-			out = append(out, string(kv.Key))
-		}
-	}
-	return out
-}
 
 // TestC15_HeldStopSurvivesLeaderCrash: the end of a call reaches the
 // leader's socket only (the standby's socket missed it), and the leader
@@ -48,25 +22,16 @@ func (l *lab) queuedKeys(t *testing.T) []string {
 // over.
 func TestC15_HeldStopSurvivesLeaderCrash(t *testing.T) {
 	l := newLab(t)
-	etcdProxy, err := faultnet.Listen("127.0.0.1:0", strings.TrimPrefix(l.Etcd.Endpoints()[0], "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { etcdProxy.Close() })
-	recProxy, err := faultnet.Listen("127.0.0.1:0", strings.TrimPrefix(l.RecTS.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { recProxy.Close() })
+	recProxy := l.proxy(t, strings.TrimPrefix(l.RecTS.URL, "http://"))
 	l.Tune = func(c *config.Config) {
 		// Hold-back = grace + 1 s = 3 s: the crash comes well inside it.
 		c.Rules.HandoffGrace = 2 * time.Second
 		if c.Node == "a" {
-			c.Etcd.Endpoints = []string{"http://" + etcdProxy.Addr()}
 			c.Recorder.URL = "http://" + recProxy.Addr()
 			c.Recorder.RequestTimeout = 500 * time.Millisecond
 		}
 	}
+	etcdProxy := l.etcdBehindProxy(t, "a")
 	a := l.start("a")
 	a.WaitRole(t, adapter.RoleLeader, 10*time.Second)
 	b := l.start("b")

@@ -2,12 +2,19 @@ package adapter_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/zccadapter/zccadapter/config"
+	"github.com/zccadapter/zccadapter/events"
+	"github.com/zccadapter/zccadapter/faultnet"
 	"github.com/zccadapter/zccadapter/internal/labtest"
 	"github.com/zccadapter/zccadapter/rcapi"
 	"github.com/zccadapter/zccadapter/sim/traffic"
@@ -60,10 +67,10 @@ func (l *lab) post(path string, in, out any) {
 	}
 }
 
-// sendEvent publishes one literal engagement event to some subscriptions.
-// user may be "" (no agent on the event).
-func (l *lab) sendEvent(name, eng, user string, subs []string, at time.Time, extra map[string]any) {
-	l.T.Helper()
+// labEvent returns one literal engagement event as Zoom frames it: user
+// may be "" (no agent on the event); extra fields are added to, or replace,
+// those of the object.
+func labEvent(name, eng, user string, at time.Time, extra map[string]any) []byte {
 	obj := map[string]any{"engagement_id": eng, "engagement_direction": "inbound", "channel": "voice",
 		"date_time_ms": at.Format("2006-01-02T15:04:05.000Z"), "consumer_number": "+15550100001"}
 	if user != "" {
@@ -72,9 +79,99 @@ func (l *lab) sendEvent(name, eng, user string, subs []string, at time.Time, ext
 	for k, v := range extra {
 		obj[k] = v
 	}
-	ev := map[string]any{"event": name, "event_ts": at.UnixMilli(), "payload": map[string]any{"account_id": labtest.AccountID, "object": obj}}
-	raw, _ := json.Marshal(ev)
+	raw, _ := json.Marshal(map[string]any{"event": name, "event_ts": at.UnixMilli(),
+		"payload": map[string]any{"account_id": labtest.AccountID, "object": obj}})
+	return raw
+}
+
+// parsedEvent is labEvent parsed, for Node.Deliver.
+func parsedEvent(t *testing.T, name, eng, user string, at time.Time, extra map[string]any) *events.Event {
+	t.Helper()
+	ev, err := events.Parse(labEvent(name, eng, user, at, extra))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+// sendEvent publishes labEvent to some subscriptions.
+func (l *lab) sendEvent(name, eng, user string, subs []string, at time.Time, extra map[string]any) {
+	l.T.Helper()
+	raw := labEvent(name, eng, user, at, extra)
 	l.post("/sim/events", map[string]any{"subscriptions": subs, "event": json.RawMessage(raw)}, nil)
+}
+
+// proxy starts a fault proxy to target (host:port). It passes traffic
+// until told otherwise, and is closed after the lab's nodes have stopped
+// (passing again first, so that no stopping node waits on it).
+func (l *lab) proxy(t *testing.T, target string) *faultnet.Proxy {
+	t.Helper()
+	p, err := faultnet.Listen("127.0.0.1:0", target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.OnClose(func() { p.SetMode(faultnet.Pass); p.Close() })
+	return p
+}
+
+// etcdBehindProxy routes node's etcd link through a fault proxy, by adding
+// to l.Tune (so set Tune first).
+func (l *lab) etcdBehindProxy(t *testing.T, node string) *faultnet.Proxy {
+	t.Helper()
+	p := l.proxy(t, strings.TrimPrefix(l.Etcd.Endpoints()[0], "http://"))
+	prev := l.Tune
+	l.Tune = func(c *config.Config) {
+		if prev != nil {
+			prev(c)
+		}
+		if c.Node == node {
+			c.Etcd.Endpoints = []string{"http://" + p.Addr()}
+		}
+	}
+	return p
+}
+
+// etcdKVs returns the lab etcd's key-values whose key contains substr.
+func (l *lab) etcdKVs(t *testing.T, substr string) []*mvccpb.KeyValue {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: l.Etcd.Endpoints(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	resp, err := cli.Get(ctx, "/", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*mvccpb.KeyValue
+	for _, kv := range resp.Kvs {
+		if strings.Contains(string(kv.Key), substr) {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// queuedKeys returns the keys of the lab cluster's handoff queue.
+func (l *lab) queuedKeys(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	for _, kv := range l.etcdKVs(t, "/handoff/") {
+		out = append(out, string(kv.Key))
+	}
+	return out
+}
+
+// electionValues returns the values (node names) of the election keys.
+func (l *lab) electionValues(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	for _, kv := range l.etcdKVs(t, "/election/") {
+		out = append(out, string(kv.Value))
+	}
+	return out
 }
 
 // applied returns the recording actions the recorder applied to a segment.

@@ -44,6 +44,17 @@ func (c *logCapture) String() string {
 	return c.b.String()
 }
 
+// lines returns the captured lines that contain substr.
+func (c *logCapture) lines(substr string) []string {
+	var out []string
+	for _, ln := range strings.Split(c.String(), "\n") {
+		if strings.Contains(ln, substr) {
+			out = append(out, ln)
+		}
+	}
+	return out
+}
+
 // captureLogs makes every node the lab starts from now on log at debug
 // level to the test and to the returned capture.
 func captureLogs(t *testing.T, l *lab) *logCapture {

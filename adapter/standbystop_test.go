@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/zccadapter/zccadapter/adapter"
 	"github.com/zccadapter/zccadapter/cluster"
 	"github.com/zccadapter/zccadapter/faultnet"
@@ -29,11 +27,7 @@ func TestStandbyStopsWithEtcdUnreachable(t *testing.T) {
 	for _, mode := range []faultnet.Mode{faultnet.Blackhole, faultnet.Cut} {
 		t.Run(mode.String(), func(t *testing.T) {
 			l := newLab(t)
-			etcdProxy, err := faultnet.Listen("127.0.0.1:0", strings.TrimPrefix(l.Etcd.Endpoints()[0], "http://"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			l.OnClose(func() { etcdProxy.Close() })
+			etcdProxy := l.proxy(t, strings.TrimPrefix(l.Etcd.Endpoints()[0], "http://"))
 			b := l.start("b")
 			b.WaitRole(t, adapter.RoleLeader, 10*time.Second)
 
@@ -86,27 +80,4 @@ func TestStandbyStopsWithEtcdUnreachable(t *testing.T) {
 				mode, time.Since(began).Round(time.Millisecond))
 		})
 	}
-}
-
-// electionValues returns the values (node names) of the election keys.
-func (l *lab) electionValues(t *testing.T) []string {
-	t.Helper()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: l.Etcd.Endpoints(), DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	resp, err := cli.Get(ctx, "/", clientv3.WithPrefix())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, kv := range resp.Kvs {
-		if strings.Contains(string(kv.Key), "/election/") {
-			out = append(out, string(kv.Value))
-		}
-	}
-	return out
 }

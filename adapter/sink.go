@@ -10,12 +10,12 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/zccadapter/zccadapter/rcapi"
+	"github.com/zccadapter/zccadapter/redact"
 )
 
 // Errors of a Sink.
@@ -206,7 +206,7 @@ func (s *HTTPSink) attempt(ctx context.Context, path string, body []byte) (strin
 	}
 	resp, err := s.cfg.Client.Do(req)
 	if err != nil {
-		return "", retryable{fmt.Errorf("POST %s: %w", path, stripURL(err))}
+		return "", retryable{fmt.Errorf("POST %s: %w", path, redact.Error(err))}
 	}
 	defer resp.Body.Close()
 	rb, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -233,15 +233,6 @@ func (s *HTTPSink) attempt(ctx context.Context, path string, body []byte) (strin
 	default:
 		return "", retryable{fmt.Errorf("POST %s: HTTP %d", path, resp.StatusCode)}
 	}
-}
-
-// stripURL drops the URL from a transport error (it may carry credentials).
-func stripURL(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return fmt.Errorf("%s: %w", strings.ToLower(ue.Op), ue.Err)
-	}
-	return err
 }
 
 // Send implements Sink.
@@ -275,7 +266,7 @@ func (s *HTTPSink) OpenRecordings(ctx context.Context) ([]rcapi.OpenRecording, e
 	}
 	resp, err := s.cfg.Client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("GET /v1/recordings: %w", stripURL(err))
+		return nil, fmt.Errorf("GET /v1/recordings: %w", redact.Error(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/oauth2"
+
+	"github.com/zccadapter/zccadapter/redact"
 )
 
 // ReauthorizeStep is the operator's next step when the refresh token is gone:
@@ -142,7 +144,7 @@ func tokenError(grant string, err error, secrets ...string) error {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("token endpoint (%s grant): %w", grant, err)
 		}
-		return fmt.Errorf("token endpoint (%s grant): %w", grant, scrub(err, secrets...))
+		return fmt.Errorf("token endpoint (%s grant): %w", grant, redact.Scrub(err, secrets...))
 	}
 	te := &TokenError{Grant: grant, Code: re.ErrorCode}
 	if re.Response != nil {
@@ -160,8 +162,8 @@ func tokenError(grant string, err error, secrets ...string) error {
 		}
 		te.Number = zoomNumber(body.Code)
 	}
-	te.Reason = truncate(scrubString(te.Reason, secrets...), 300)
-	te.Code = truncate(scrubString(te.Code, secrets...), 64)
+	te.Reason = redact.Truncate(redact.Secrets(te.Reason, secrets...), 300)
+	te.Code = redact.Truncate(redact.Secrets(te.Code, secrets...), 64)
 	return te
 }
 
@@ -173,11 +175,4 @@ func zoomNumber(raw json.RawMessage) int {
 		return 0
 	}
 	return n
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/zccadapter/zccadapter/adapter"
 	"github.com/zccadapter/zccadapter/cluster"
 	"github.com/zccadapter/zccadapter/config"
+	"github.com/zccadapter/zccadapter/redact"
 )
 
 // Endpoints returns the etcd endpoints a node of cfg uses: etcd.endpoints,
@@ -274,7 +275,7 @@ func (r *run) etcdDate(ctx context.Context, hc *http.Client, ep string, tc *tls.
 	sent := r.opts.Now()
 	resp, err := hc.Do(req)
 	if err != nil {
-		return dateSample{}, fmt.Errorf("%s: %w", ep, stripURL(err))
+		return dateSample{}, fmt.Errorf("%s: %w", ep, redact.Error(err))
 	}
 	resp.Body.Close()
 	recv := r.opts.Now()

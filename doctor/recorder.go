@@ -14,8 +14,8 @@ import (
 
 	"github.com/zccadapter/zccadapter/adapter"
 	"github.com/zccadapter/zccadapter/config"
-	"github.com/zccadapter/zccadapter/events"
 	"github.com/zccadapter/zccadapter/rcapi"
+	"github.com/zccadapter/zccadapter/redact"
 )
 
 // RecorderProbe is the outcome of one GET /v1/recordings?state=open at the
@@ -40,7 +40,7 @@ type RecorderProbe struct {
 // by timeout. It never returns an error: an unreachable recorder is a
 // RecorderProbe with Reachable false, an Error and a Fix.
 func ProbeRecorder(ctx context.Context, rc config.Recorder, timeout time.Duration) RecorderProbe {
-	p := RecorderProbe{URL: events.RedactURL(rc.URL)}
+	p := RecorderProbe{URL: redact.URL(rc.URL)}
 	hc, err := adapter.RecorderClient(rc)
 	if err != nil {
 		p.Error, p.Fix = err.Error(), "fix recorder.tls.ca_file, cert_file and key_file (PEM files readable by this user)"
@@ -68,7 +68,7 @@ func ProbeRecorder(ctx context.Context, rc config.Recorder, timeout time.Duratio
 	resp, err := hc.Do(req)
 	p.Seconds = time.Since(start).Seconds()
 	if err != nil {
-		p.Error = scrub(err, rc.BearerToken)
+		p.Error = redact.URL(redact.Error(err, rc.BearerToken).Error())
 		var uae x509.UnknownAuthorityError
 		var hne x509.HostnameError
 		var cve *tls.CertificateVerificationError

@@ -9,7 +9,7 @@
 //   - dedup.go: [DedupKey], the key under which the two subscriptions' copies
 //     of one event are recognised as the same event (PROTOCOL.md §1, DESIGN §4).
 //   - frame.go: the WebSocket frame kinds of PROTOCOL.md §1 ([Frame],
-//     [ParseFrame], [HeartbeatFrame]) and [RedactURL].
+//     [ParseFrame], [HeartbeatFrame]).
 //   - client.go: [Client], which dials one subscription URL with a token in the
 //     query string, sends heartbeats, watches liveness, reconnects with backoff
 //     and hands each parsed event to a callback.
@@ -28,5 +28,5 @@
 //
 // Nothing in this package logs or returns an access token or a subscription URL
 // carrying one: errors, log lines and [ClientStatus.LastError] pass through
-// redaction.
+// package redact.
 package events

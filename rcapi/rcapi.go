@@ -1,7 +1,11 @@
-// Package rcapi holds the wire types of the Recording Control API v1: the
-// contract between the adapter (the leader node) and a recorder. The HTTP sink
-// of package adapter speaks it as a client; the reference recorder of package
-// sim serves it; a JSONL sink writes the same Command objects one per line.
+// Package rcapi holds the Recording Control API v1: its wire types, the
+// contract between the adapter (the leader node) and a recorder, and
+// [Client], one call per endpoint. The HTTP sink of package adapter, doctor
+// and the drill call the recorder through Client; the reference recorder of
+// package sim serves the API; a JSONL sink writes the same Command objects
+// one per line.
+//
+// It is a leaf: of this module it imports only package redact.
 //
 // Endpoints (all JSON):
 //

@@ -21,8 +21,6 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"gopkg.in/yaml.v3"
-
-	"github.com/zccadapter/zccadapter/rcapi"
 )
 
 // The compose lab's services (docker-compose.yml at the repository's root).
@@ -560,8 +558,8 @@ func publishedURL(ci container, port string) (string, error) {
 // unfit says why a running lab cannot serve this drill as it is ("" if it
 // can): it ran a drill already, or its nodes' settings differ.
 func (c *Compose) unfit(ctx context.Context) (string, error) {
-	var l rcapi.Ledger
-	if err := c.getJSON(ctx, c.url(svcRecorder)+"/v1/ledger", &l); err != nil {
+	l, err := readLedger(ctx, c.hc, c.url(svcRecorder))
+	if err != nil {
 		return "", fmt.Errorf("compose lab: read the recorder's ledger: %w", err)
 	}
 	commands := 0
@@ -977,22 +975,6 @@ func keys(m map[string]bool) []string {
 		out = append(out, k)
 	}
 	return out
-}
-
-func (c *Compose) getJSON(ctx context.Context, url string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 // execRunner runs a command in its own process group, so a terminal's

@@ -21,12 +21,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -292,7 +294,8 @@ func (d *drill) run(ctx context.Context) error {
 	deadline := time.Now().Add(sc.Settle)
 	var ledger rcapi.Ledger
 	for {
-		if err := d.getJSON(ctx, d.be.RecorderURL()+"/v1/ledger", &ledger); err != nil {
+		var err error
+		if ledger, err = readLedger(ctx, d.hc, d.be.RecorderURL()); err != nil {
 			return fmt.Errorf("read ledger: %w", err)
 		}
 		if g1, g2 := verify.CompareTruth(truth, ledger); g1.Pass && g2.Pass || time.Now().After(deadline) {
@@ -512,8 +515,8 @@ func (d *drill) measure(ctx context.Context, action, from string, fromEpoch int6
 
 // takeover reads when the recorder accepted fo.ToEpoch.
 func (d *drill) takeover(ctx context.Context, fo *Failover) {
-	var ledger rcapi.Ledger
-	if err := d.getJSON(ctx, d.be.RecorderURL()+"/v1/ledger", &ledger); err != nil {
+	ledger, err := readLedger(ctx, d.hc, d.be.RecorderURL())
+	if err != nil {
 		d.fail(err)
 		return
 	}
@@ -637,6 +640,21 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// readLedger reads the ledger of the recorder at base (GET /v1/ledger)
+// through hc. A refusal's error ends with the start of the recorder's reply.
+func readLedger(ctx context.Context, hc *http.Client, base string) (rcapi.Ledger, error) {
+	rc, err := rcapi.NewClient(rcapi.ClientConfig{URL: base, HTTPClient: hc})
+	if err != nil {
+		return rcapi.Ledger{}, err
+	}
+	l, err := rc.Ledger(ctx)
+	var se *rcapi.StatusError
+	if errors.As(err, &se) && strings.TrimSpace(se.Body) != "" {
+		err = fmt.Errorf("%w: %s", err, strings.TrimSpace(se.Body))
+	}
+	return l, err
 }
 
 func (d *drill) getJSON(ctx context.Context, url string, out any) error {

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -79,10 +80,7 @@ type TokenError struct {
 
 // Error renders the grant, Zoom's fields and NextStep.
 func (e *TokenError) Error() string {
-	grant := e.Grant
-	if grant == "" {
-		grant = "token"
-	}
+	grant := cmp.Or(e.Grant, "token")
 	return fmt.Sprintf("token endpoint refused the %s grant (%s); next step: %s", grant, e.fields(), e.NextStep())
 }
 
@@ -157,9 +155,7 @@ func tokenError(grant string, err error, secrets ...string) error {
 	}
 	if json.Unmarshal(re.Body, &body) == nil {
 		te.Reason = body.Reason
-		if te.Code == "" {
-			te.Code = body.Error
-		}
+		te.Code = cmp.Or(te.Code, body.Error)
 		te.Number = zoomNumber(body.Code)
 	}
 	te.Reason = redact.Truncate(redact.Secrets(te.Reason, secrets...), 300)

@@ -1,6 +1,7 @@
 package doctor
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -67,14 +68,8 @@ func (r *run) checkEtcdReachable(ctx context.Context) Result {
 }
 
 func (r *run) prefix() string {
-	p := r.cfg.Etcd.Prefix
-	if p == "" {
-		p = "zccadapter"
-	}
-	c := r.cfg.Etcd.Cluster
-	if c == "" {
-		c = "default"
-	}
+	p := cmp.Or(r.cfg.Etcd.Prefix, "zccadapter")
+	c := cmp.Or(r.cfg.Etcd.Cluster, "default")
 	return p + "/" + c
 }
 

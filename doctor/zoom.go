@@ -1,6 +1,7 @@
 package doctor
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -59,14 +60,8 @@ func MissingScopes(granted []string) []ScopeNeed {
 // shared token is left alone) and keeps its scopes and the endpoint's Date.
 func (r *run) checkToken(ctx context.Context) Result {
 	z := r.cfg.Zoom
-	tokenURL := z.TokenURL
-	if tokenURL == "" {
-		tokenURL = defaultTokenURL
-	}
-	grant := z.GrantType
-	if grant == "" {
-		grant = "account_credentials"
-	}
+	tokenURL := cmp.Or(z.TokenURL, defaultTokenURL)
+	grant := cmp.Or(z.GrantType, "account_credentials")
 	if grant == "refresh_token" {
 		// Each refresh rotates the refresh token, and exactly one refresher
 		// per cluster may hold it (PROTOCOL §2): doctor does not refresh.

@@ -1,10 +1,10 @@
 package events
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -19,6 +19,8 @@ import (
 
 	"github.com/zccadapter/zccadapter/auth"
 	"github.com/zccadapter/zccadapter/redact"
+	// Named so: the package's tests declare a constant wait.
+	waitpkg "github.com/zccadapter/zccadapter/wait"
 )
 
 // Defaults of ClientConfig, applied to zero fields by NewClient.
@@ -108,27 +110,13 @@ type ClientConfig struct {
 
 // withDefaults returns c with zero fields set to their defaults.
 func (c ClientConfig) withDefaults() ClientConfig {
-	if c.HeartbeatInterval == 0 {
-		c.HeartbeatInterval = DefaultHeartbeatInterval
-	}
-	if c.WatchdogTimeout == 0 {
-		c.WatchdogTimeout = DefaultWatchdogTimeout
-	}
-	if c.ReadLimit == 0 {
-		c.ReadLimit = DefaultReadLimit
-	}
-	if c.MinBackoff == 0 {
-		c.MinBackoff = DefaultMinBackoff
-	}
-	if c.MaxBackoff == 0 {
-		c.MaxBackoff = DefaultMaxBackoff
-	}
-	if c.CloseTimeout == 0 {
-		c.CloseTimeout = DefaultCloseTimeout
-	}
-	if c.DialTimeout == 0 {
-		c.DialTimeout = DefaultDialTimeout
-	}
+	c.HeartbeatInterval = cmp.Or(c.HeartbeatInterval, DefaultHeartbeatInterval)
+	c.WatchdogTimeout = cmp.Or(c.WatchdogTimeout, DefaultWatchdogTimeout)
+	c.ReadLimit = cmp.Or(c.ReadLimit, DefaultReadLimit)
+	c.MinBackoff = cmp.Or(c.MinBackoff, DefaultMinBackoff)
+	c.MaxBackoff = cmp.Or(c.MaxBackoff, DefaultMaxBackoff)
+	c.CloseTimeout = cmp.Or(c.CloseTimeout, DefaultCloseTimeout)
+	c.DialTimeout = cmp.Or(c.DialTimeout, DefaultDialTimeout)
 	return c
 }
 
@@ -329,12 +317,8 @@ func (c *Client) Run(ctx context.Context) error {
 		delay := c.backoff(failures)
 		failures++
 		c.log.Debug().Dur("delay", delay).Int("failures", failures).Msg("reconnecting after backoff")
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := waitpkg.Sleep(ctx, delay); err != nil {
+			return err
 		}
 	}
 }
@@ -342,19 +326,7 @@ func (c *Client) Run(ctx context.Context) error {
 // backoff returns the delay after n consecutive failed attempts: full jitter
 // over [MinBackoff, min(MaxBackoff, MinBackoff·2^n)].
 func (c *Client) backoff(n int) time.Duration {
-	lo, hi := c.cfg.MinBackoff, c.cfg.MaxBackoff
-	ceil := lo
-	for i := 0; i < n && ceil < hi; i++ {
-		ceil *= 2
-		if ceil <= 0 { // overflow
-			ceil = hi
-		}
-	}
-	ceil = min(ceil, hi)
-	if ceil <= lo {
-		return lo
-	}
-	return lo + time.Duration(rand.Int64N(int64(ceil-lo)+1))
+	return waitpkg.Backoff{Min: c.cfg.MinBackoff, Max: c.cfg.MaxBackoff, Jitter: true, Floor: c.cfg.MinBackoff}.Delay(n)
 }
 
 // sessionResult is what Run needs to know about one connection attempt.

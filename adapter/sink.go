@@ -1,21 +1,19 @@
 package adapter
 
 import (
-	"bytes"
+	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
+
 	"github.com/zccadapter/zccadapter/rcapi"
+	"github.com/zccadapter/zccadapter/wait"
 )
 
 // Errors of a Sink.
@@ -80,8 +78,9 @@ type HTTPSinkConfig struct {
 
 // HTTPSink speaks the Recording Control API v1 (DESIGN §6) over HTTP.
 type HTTPSink struct {
-	cfg  HTTPSinkConfig
-	base *url.URL
+	cfg     HTTPSinkConfig
+	rc      *rcapi.Client
+	backoff wait.Backoff
 
 	mu         sync.Mutex
 	failing    bool
@@ -144,19 +143,19 @@ func NewHTTPSink(cfg HTTPSinkConfig) (*HTTPSink, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("recorder: url %q is not an http(s) URL", cfg.URL)
 	}
-	if cfg.RequestTimeout == 0 {
-		cfg.RequestTimeout = 2 * time.Second
-	}
-	if cfg.MinBackoff == 0 {
-		cfg.MinBackoff = 50 * time.Millisecond
-	}
-	if cfg.MaxBackoff == 0 {
-		cfg.MaxBackoff = 2 * time.Second
-	}
+	cfg.RequestTimeout = cmp.Or(cfg.RequestTimeout, 2*time.Second)
+	cfg.MinBackoff = cmp.Or(cfg.MinBackoff, 50*time.Millisecond)
+	cfg.MaxBackoff = cmp.Or(cfg.MaxBackoff, 2*time.Second)
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}}
 	}
-	return &HTTPSink{cfg: cfg, base: u}, nil
+	rc, err := rcapi.NewClient(rcapi.ClientConfig{URL: cfg.URL, BearerToken: cfg.BearerToken,
+		HTTPClient: cfg.Client, Timeout: cfg.RequestTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("recorder: %w", err)
+	}
+	return &HTTPSink{cfg: cfg, rc: rc,
+		backoff: wait.Backoff{Min: cfg.MinBackoff, Max: cfg.MaxBackoff, Jitter: true}}, nil
 }
 
 // retryable marks an attempt whose outcome is unknown or transient.
@@ -165,14 +164,15 @@ type retryable struct{ err error }
 func (r retryable) Error() string { return r.err.Error() }
 func (r retryable) Unwrap() error { return r.err }
 
-func (s *HTTPSink) post(ctx context.Context, path string, body any) (string, error) {
-	b, err := json.Marshal(body)
-	if err != nil {
-		return "", fmt.Errorf("encode %s: %w", path, err)
-	}
-	delay := s.cfg.MinBackoff
+// post makes one call to the recorder through try, retrying the attempts
+// whose outcome is unknown or transient (see verdict) with backoff, the
+// same command each time, until the recorder decides or ctx ends.
+func (s *HTTPSink) post(ctx context.Context, path string, try func(context.Context) (string, error)) (string, error) {
 	for attempt := 1; ; attempt++ {
-		res, err := s.attempt(ctx, path, b)
+		res, err := verdict(try(ctx))
+		if errors.Is(err, rcapi.ErrEncode) {
+			return "", err // nothing was sent
+		}
 		var rt retryable
 		if err == nil || !errors.As(err, &rt) {
 			s.noteSuccess()
@@ -182,108 +182,54 @@ func (s *HTTPSink) post(ctx context.Context, path string, body any) (string, err
 			return "", ctx.Err()
 		}
 		s.noteFailure(err)
-		wait := time.Duration(rand.Int64N(int64(delay)) + 1)
-		s.cfg.Logger.Debug().Err(err).Str("path", path).Int("attempt", attempt).Dur("backoff", wait).Msg("recorder not answering, retrying with the same id")
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			return "", ctx.Err()
+		d := s.backoff.Delay(attempt - 1)
+		s.cfg.Logger.Debug().Err(err).Str("path", path).Int("attempt", attempt).Dur("backoff", d).Msg("recorder not answering, retrying with the same id")
+		if err := wait.Sleep(ctx, d); err != nil {
+			return "", err
 		}
-		delay = min(delay*2, s.cfg.MaxBackoff)
 	}
 }
 
-func (s *HTTPSink) attempt(ctx context.Context, path string, body []byte) (string, error) {
-	actx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(actx, http.MethodPost, s.base.JoinPath(path).String(), bytes.NewReader(body))
-	if err != nil {
-		return "", err
+// verdict maps one attempt's outcome to the Sink's errors: 409 is a
+// *StaleEpochError, 422 ErrInvalidTransition, 400 ErrRejected; any other
+// status, a 200 that is not a result and a transport error are retryable.
+func verdict(res string, err error) (string, error) {
+	if err == nil || errors.Is(err, rcapi.ErrEncode) {
+		return res, err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	if s.cfg.BearerToken != "" {
-		req.Header.Set("Authorization", "Bearer "+s.cfg.BearerToken)
+	var se *rcapi.StatusError
+	if !errors.As(err, &se) {
+		return "", retryable{err}
 	}
-	resp, err := s.cfg.Client.Do(req)
-	if err != nil {
-		return "", retryable{fmt.Errorf("POST %s: %w", path, stripURL(err))}
-	}
-	defer resp.Body.Close()
-	rb, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return "", retryable{fmt.Errorf("POST %s: read reply: %w", path, err)}
-	}
-	switch {
-	case resp.StatusCode == http.StatusOK:
-		var r rcapi.Result
-		if err := json.Unmarshal(rb, &r); err != nil || (r.Result != rcapi.ResultApplied && r.Result != rcapi.ResultDuplicate) {
-			return "", retryable{fmt.Errorf("POST %s: unexpected 200 body", path)}
-		}
-		return r.Result, nil
-	case resp.StatusCode == http.StatusConflict:
-		var e rcapi.Error
-		_ = json.Unmarshal(rb, &e)
-		return "", &StaleEpochError{Epoch: e.Epoch}
-	case resp.StatusCode == http.StatusUnprocessableEntity:
+	switch se.Status {
+	case http.StatusConflict:
+		return "", &StaleEpochError{Epoch: se.Reply.Epoch}
+	case http.StatusUnprocessableEntity:
 		return "", ErrInvalidTransition
-	case resp.StatusCode == http.StatusBadRequest:
-		var e rcapi.Error
-		_ = json.Unmarshal(rb, &e)
-		return "", fmt.Errorf("%w: %s", ErrRejected, e.Message)
+	case http.StatusBadRequest:
+		return "", fmt.Errorf("%w: %s", ErrRejected, se.Reply.Message)
 	default:
-		return "", retryable{fmt.Errorf("POST %s: HTTP %d", path, resp.StatusCode)}
+		return "", retryable{err}
 	}
-}
-
-// stripURL drops the URL from a transport error (it may carry credentials).
-func stripURL(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return fmt.Errorf("%s: %w", strings.ToLower(ue.Op), ue.Err)
-	}
-	return err
 }
 
 // Send implements Sink.
 func (s *HTTPSink) Send(ctx context.Context, cmd rcapi.Command) (string, error) {
-	return s.post(ctx, "/v1/commands", cmd)
+	return s.post(ctx, rcapi.PathCommands, func(ctx context.Context) (string, error) { return s.rc.PostCommand(ctx, cmd) })
 }
 
 // SendAgent implements Sink.
 func (s *HTTPSink) SendAgent(ctx context.Context, a rcapi.AgentUpdate) (string, error) {
-	return s.post(ctx, "/v1/agents", a)
+	return s.post(ctx, rcapi.PathAgents, func(ctx context.Context) (string, error) { return s.rc.PostAgent(ctx, a) })
 }
 
 // ClaimEpoch implements Sink.
 func (s *HTTPSink) ClaimEpoch(ctx context.Context, c rcapi.EpochClaim) error {
-	_, err := s.post(ctx, "/v1/epoch", c)
+	_, err := s.post(ctx, rcapi.PathEpoch, func(ctx context.Context) (string, error) { return s.rc.ClaimEpoch(ctx, c) })
 	return err
 }
 
 // OpenRecordings implements Sink.
 func (s *HTTPSink) OpenRecordings(ctx context.Context) ([]rcapi.OpenRecording, error) {
-	actx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
-	defer cancel()
-	u := s.base.JoinPath("/v1/recordings")
-	u.RawQuery = "state=open"
-	req, err := http.NewRequestWithContext(actx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return nil, err
-	}
-	if s.cfg.BearerToken != "" {
-		req.Header.Set("Authorization", "Bearer "+s.cfg.BearerToken)
-	}
-	resp, err := s.cfg.Client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("GET /v1/recordings: %w", stripURL(err))
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET /v1/recordings: HTTP %d", resp.StatusCode)
-	}
-	var out rcapi.OpenRecordings
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&out); err != nil {
-		return nil, fmt.Errorf("GET /v1/recordings: %w", err)
-	}
-	return out.Recordings, nil
+	return s.rc.OpenRecordings(ctx)
 }

@@ -3,6 +3,7 @@ package adapter_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -98,6 +99,24 @@ func TestSinkStopsRetryingWhenLeadershipEnds(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "sink-bearer-secret") {
 		t.Fatal("error leaks the bearer token")
+	}
+}
+
+func TestSinkRejectedAndUnencodable(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, `{"error":"malformed","message":"segment_id is empty"}`)
+	}))
+	defer ts.Close()
+	s := newSink(t, ts.URL)
+	_, err := s.Send(t.Context(), cmd("c", 1, rcapi.ActionStart))
+	if !errors.Is(err, adapter.ErrRejected) || !strings.Contains(err.Error(), "segment_id is empty") {
+		t.Fatalf("Send of a malformed command: %v; want ErrRejected with the recorder's message", err)
+	}
+	bad := cmd("c", 1, rcapi.ActionStart)
+	bad.At = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := s.Send(t.Context(), bad); !errors.Is(err, rcapi.ErrEncode) {
+		t.Fatalf("Send of an unencodable command: %v; want rcapi.ErrEncode", err)
 	}
 }
 

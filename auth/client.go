@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -37,9 +38,7 @@ type ClientConfig struct {
 // withDefaults applies defaults and validates c; errors name the field and
 // the operation (what).
 func (c ClientConfig) withDefaults(what string) (ClientConfig, error) {
-	if c.TokenURL == "" {
-		c.TokenURL = DefaultTokenURL
-	}
+	c.TokenURL = cmp.Or(c.TokenURL, DefaultTokenURL)
 	switch {
 	case c.ClientID == "":
 		return c, fmt.Errorf("%s: client_id is required", what)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/zccadapter/zccadapter/auth"
 	"github.com/zccadapter/zccadapter/auth/authtest"
+	"github.com/zccadapter/zccadapter/redact"
 )
 
 const (
@@ -23,7 +24,7 @@ func noSecrets(t *testing.T, what, text string, secrets ...string) {
 	t.Helper()
 	for _, s := range secrets {
 		if s != "" && strings.Contains(text, s) {
-			t.Errorf("%s leaks a secret (%s): %s", what, auth.Tail(s), text)
+			t.Errorf("%s leaks a secret (%s): %s", what, redact.Tail(s), text)
 		}
 	}
 }
@@ -185,14 +186,5 @@ func TestNextStep(t *testing.T) {
 		if c.te.Number != 0 && !strings.Contains(msg, "code ") {
 			t.Errorf("%q omits Zoom's numbered code", msg)
 		}
-	}
-}
-
-func TestTail(t *testing.T) {
-	if got := auth.Tail("abcdefghijklmnopa1b2"); got != "…a1b2" {
-		t.Errorf("Tail = %q", got)
-	}
-	if got := auth.Tail("short-secret"); got != "…" {
-		t.Errorf("Tail of a short secret = %q", got)
 	}
 }

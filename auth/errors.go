@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,8 @@ import (
 	"strings"
 
 	"golang.org/x/oauth2"
+
+	"github.com/zccadapter/zccadapter/redact"
 )
 
 // ReauthorizeStep is the operator's next step when the refresh token is gone:
@@ -77,10 +80,7 @@ type TokenError struct {
 
 // Error renders the grant, Zoom's fields and NextStep.
 func (e *TokenError) Error() string {
-	grant := e.Grant
-	if grant == "" {
-		grant = "token"
-	}
+	grant := cmp.Or(e.Grant, "token")
 	return fmt.Sprintf("token endpoint refused the %s grant (%s); next step: %s", grant, e.fields(), e.NextStep())
 }
 
@@ -142,7 +142,7 @@ func tokenError(grant string, err error, secrets ...string) error {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("token endpoint (%s grant): %w", grant, err)
 		}
-		return fmt.Errorf("token endpoint (%s grant): %w", grant, scrub(err, secrets...))
+		return fmt.Errorf("token endpoint (%s grant): %w", grant, redact.Scrub(err, secrets...))
 	}
 	te := &TokenError{Grant: grant, Code: re.ErrorCode}
 	if re.Response != nil {
@@ -155,13 +155,11 @@ func tokenError(grant string, err error, secrets ...string) error {
 	}
 	if json.Unmarshal(re.Body, &body) == nil {
 		te.Reason = body.Reason
-		if te.Code == "" {
-			te.Code = body.Error
-		}
+		te.Code = cmp.Or(te.Code, body.Error)
 		te.Number = zoomNumber(body.Code)
 	}
-	te.Reason = truncate(scrubString(te.Reason, secrets...), 300)
-	te.Code = truncate(scrubString(te.Code, secrets...), 64)
+	te.Reason = redact.Truncate(redact.Secrets(te.Reason, secrets...), 300)
+	te.Code = redact.Truncate(redact.Secrets(te.Code, secrets...), 64)
 	return te
 }
 
@@ -173,11 +171,4 @@ func zoomNumber(raw json.RawMessage) int {
 		return 0
 	}
 	return n
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -45,12 +46,8 @@ type s2s struct {
 // Basic client auth; a form body). It validates cfg and names the missing
 // field. Zoom issues no refresh token for this grant.
 func NewS2S(cfg S2SConfig) (Fetcher, error) {
-	if cfg.TokenURL == "" {
-		cfg.TokenURL = DefaultTokenURL
-	}
-	if cfg.GrantType == "" {
-		cfg.GrantType = GrantAccountCredentials
-	}
+	cfg.TokenURL = cmp.Or(cfg.TokenURL, DefaultTokenURL)
+	cfg.GrantType = cmp.Or(cfg.GrantType, GrantAccountCredentials)
 	switch {
 	case cfg.ClientID == "":
 		return nil, errors.New("s2s: client_id is required")

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -238,30 +239,14 @@ func (c *Config) SetDefaults() {
 	if c.DataDir == "" && c.Node != "" {
 		c.DataDir = "./data-" + c.Node
 	}
-	if c.HTTPAddr == "" {
-		c.HTTPAddr = "127.0.0.1:8081"
-	}
-	if c.LogLevel == "" {
-		c.LogLevel = "info"
-	}
-	if c.Etcd.EmbeddedClientURL == "" {
-		c.Etcd.EmbeddedClientURL = "http://127.0.0.1:2379"
-	}
-	if c.Zoom.HeartbeatInterval == 0 {
-		c.Zoom.HeartbeatInterval = 30 * time.Second
-	}
-	if c.Zoom.WatchdogTimeout == 0 {
-		c.Zoom.WatchdogTimeout = 45 * time.Second
-	}
-	if c.Zoom.GrantType == "" {
-		c.Zoom.GrantType = "account_credentials"
-	}
-	if c.Rules.MaxEventAge == 0 {
-		c.Rules.MaxEventAge = 10 * time.Minute
-	}
-	if c.Rules.HandoffGrace == 0 {
-		c.Rules.HandoffGrace = 2 * time.Second
-	}
+	c.HTTPAddr = cmp.Or(c.HTTPAddr, "127.0.0.1:8081")
+	c.LogLevel = cmp.Or(c.LogLevel, "info")
+	c.Etcd.EmbeddedClientURL = cmp.Or(c.Etcd.EmbeddedClientURL, "http://127.0.0.1:2379")
+	c.Zoom.HeartbeatInterval = cmp.Or(c.Zoom.HeartbeatInterval, 30*time.Second)
+	c.Zoom.WatchdogTimeout = cmp.Or(c.Zoom.WatchdogTimeout, 45*time.Second)
+	c.Zoom.GrantType = cmp.Or(c.Zoom.GrantType, "account_credentials")
+	c.Rules.MaxEventAge = cmp.Or(c.Rules.MaxEventAge, 10*time.Minute)
+	c.Rules.HandoffGrace = cmp.Or(c.Rules.HandoffGrace, 2*time.Second)
 }
 
 // Validate reports every problem, each naming its key; nil if none.
@@ -312,10 +297,7 @@ func (c *Config) problems() []string {
 		p = append(p, fmt.Sprintf("etcd.session_ttl: %s is below the 2s minimum", t))
 	}
 	if c.Etcd.FenceMargin != 0 {
-		ttl := c.Etcd.SessionTTL
-		if ttl == 0 {
-			ttl = 5 * time.Second
-		}
+		ttl := cmp.Or(c.Etcd.SessionTTL, 5*time.Second)
 		if c.Etcd.FenceMargin >= ttl-ttl/3 {
 			p = append(p, fmt.Sprintf("etcd.fence_margin: %s must be below etcd.session_ttl − session_ttl/3 (%s)", c.Etcd.FenceMargin, ttl-ttl/3))
 		}

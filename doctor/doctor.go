@@ -1,6 +1,7 @@
 package doctor
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -163,9 +164,7 @@ type run struct {
 func Run(ctx context.Context, cfg *config.Config, opts Options) *Report {
 	opts = opts.withDefaults()
 	r := &run{cfg: cfg, opts: opts, rep: &Report{Node: cfg.Node, Cluster: cfg.Etcd.Cluster, At: opts.Now().UTC()}}
-	if r.rep.Cluster == "" {
-		r.rep.Cluster = "default"
-	}
+	r.rep.Cluster = cmp.Or(r.rep.Cluster, "default")
 	defer func() {
 		if r.cl != nil {
 			r.cl.Close()

@@ -1,6 +1,7 @@
 package doctor
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"github.com/zccadapter/zccadapter/adapter"
 	"github.com/zccadapter/zccadapter/cluster"
 	"github.com/zccadapter/zccadapter/config"
+	"github.com/zccadapter/zccadapter/redact"
 )
 
 // Endpoints returns the etcd endpoints a node of cfg uses: etcd.endpoints,
@@ -66,14 +68,8 @@ func (r *run) checkEtcdReachable(ctx context.Context) Result {
 }
 
 func (r *run) prefix() string {
-	p := r.cfg.Etcd.Prefix
-	if p == "" {
-		p = "zccadapter"
-	}
-	c := r.cfg.Etcd.Cluster
-	if c == "" {
-		c = "default"
-	}
+	p := cmp.Or(r.cfg.Etcd.Prefix, "zccadapter")
+	c := cmp.Or(r.cfg.Etcd.Cluster, "default")
 	return p + "/" + c
 }
 
@@ -274,7 +270,7 @@ func (r *run) etcdDate(ctx context.Context, hc *http.Client, ep string, tc *tls.
 	sent := r.opts.Now()
 	resp, err := hc.Do(req)
 	if err != nil {
-		return dateSample{}, fmt.Errorf("%s: %w", ep, stripURL(err))
+		return dateSample{}, fmt.Errorf("%s: %w", ep, redact.Error(err))
 	}
 	resp.Body.Close()
 	recv := r.opts.Now()

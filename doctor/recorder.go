@@ -4,18 +4,16 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"time"
 
 	"github.com/zccadapter/zccadapter/adapter"
 	"github.com/zccadapter/zccadapter/config"
-	"github.com/zccadapter/zccadapter/events"
 	"github.com/zccadapter/zccadapter/rcapi"
+	"github.com/zccadapter/zccadapter/redact"
 )
 
 // RecorderProbe is the outcome of one GET /v1/recordings?state=open at the
@@ -40,7 +38,7 @@ type RecorderProbe struct {
 // by timeout. It never returns an error: an unreachable recorder is a
 // RecorderProbe with Reachable false, an Error and a Fix.
 func ProbeRecorder(ctx context.Context, rc config.Recorder, timeout time.Duration) RecorderProbe {
-	p := RecorderProbe{URL: events.RedactURL(rc.URL)}
+	p := RecorderProbe{URL: redact.URL(rc.URL)}
 	hc, err := adapter.RecorderClient(rc)
 	if err != nil {
 		p.Error, p.Fix = err.Error(), "fix recorder.tls.ca_file, cert_file and key_file (PEM files readable by this user)"
@@ -52,23 +50,35 @@ func ProbeRecorder(ctx context.Context, rc config.Recorder, timeout time.Duratio
 		p.Error, p.Fix = "recorder.url is not a URL", "set recorder.url to the recorder's base URL, e.g. https://ris-recorder:8090"
 		return p
 	}
-	u = u.JoinPath("/v1/recordings")
-	u.RawQuery = "state=open"
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	client, err := rcapi.NewClient(rcapi.ClientConfig{URL: rc.URL, BearerToken: rc.BearerToken, HTTPClient: hc, Timeout: timeout})
 	if err != nil {
 		p.Error, p.Fix = "recorder.url is not a URL", "set recorder.url to the recorder's base URL, e.g. https://ris-recorder:8090"
 		return p
 	}
-	if rc.BearerToken != "" {
-		req.Header.Set("Authorization", "Bearer "+rc.BearerToken)
-	}
 	start := time.Now()
-	resp, err := hc.Do(req)
+	open, err := client.OpenRecordings(ctx)
 	p.Seconds = time.Since(start).Seconds()
-	if err != nil {
-		p.Error = scrub(err, rc.BearerToken)
+	var se *rcapi.StatusError
+	var re *rcapi.ReplyError
+	switch {
+	case err == nil:
+		p.Status = http.StatusOK
+		p.Reachable, p.Open = true, len(open)
+	case errors.As(err, &se):
+		p.Status = se.Status
+		if se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden {
+			p.Error = fmt.Sprintf("HTTP %d: the recorder refused the credential", se.Status)
+			p.Fix = "set the recorder's bearer credential in ZCC_RECORDER_BEARER_TOKEN or recorder.bearer_token_file (or the client certificate in recorder.tls.cert_file/key_file)"
+			return p
+		}
+		p.Error = fmt.Sprintf("HTTP %d from GET /v1/recordings?state=open", se.Status)
+		p.Fix = "check that recorder.url points at the Recording Control API v1 and that the recorder is healthy"
+	case errors.As(err, &re):
+		p.Status = http.StatusOK
+		p.Error = "the answer is not a recordings list: " + re.Err.Error()
+		p.Fix = "check that recorder.url points at the Recording Control API v1"
+	default:
+		p.Error = redact.URL(redact.Error(err, rc.BearerToken).Error())
 		var uae x509.UnknownAuthorityError
 		var hne x509.HostnameError
 		var cve *tls.CertificateVerificationError
@@ -80,27 +90,7 @@ func ProbeRecorder(ctx context.Context, rc config.Recorder, timeout time.Duratio
 		default:
 			p.Fix = "is the recorder running at " + p.URL + "? check recorder.url, recorder.tls.* and the firewall"
 		}
-		return p
 	}
-	defer resp.Body.Close()
-	p.Status = resp.StatusCode
-	switch {
-	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		p.Error = fmt.Sprintf("HTTP %d: the recorder refused the credential", resp.StatusCode)
-		p.Fix = "set the recorder's bearer credential in ZCC_RECORDER_BEARER_TOKEN or recorder.bearer_token_file (or the client certificate in recorder.tls.cert_file/key_file)"
-		return p
-	case resp.StatusCode != http.StatusOK:
-		p.Error = fmt.Sprintf("HTTP %d from GET /v1/recordings?state=open", resp.StatusCode)
-		p.Fix = "check that recorder.url points at the Recording Control API v1 and that the recorder is healthy"
-		return p
-	}
-	var out rcapi.OpenRecordings
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&out); err != nil {
-		p.Error = "the answer is not a recordings list: " + err.Error()
-		p.Fix = "check that recorder.url points at the Recording Control API v1"
-		return p
-	}
-	p.Reachable, p.Open = true, len(out.Recordings)
 	return p
 }
 

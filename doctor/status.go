@@ -1,6 +1,7 @@
 package doctor
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -157,10 +158,7 @@ func hasNode(ms []cluster.Member, node string) bool {
 // WriteTable prints v for people: a header with the leader and epoch, one
 // row per node, the recorder, and the problems.
 func (v *ClusterView) WriteTable(w io.Writer) error {
-	leader := v.Leader
-	if leader == "" {
-		leader = "(none)"
-	}
+	leader := cmp.Or(v.Leader, "(none)")
 	var b strings.Builder
 	fmt.Fprintf(&b, "cluster %s   leader %s   epoch %d   at %s\n\n", v.Cluster, leader, v.Epoch, v.At.Format(time.RFC3339))
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)

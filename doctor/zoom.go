@@ -1,6 +1,7 @@
 package doctor
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/zccadapter/zccadapter/adapter"
 	"github.com/zccadapter/zccadapter/events"
+	"github.com/zccadapter/zccadapter/redact"
 )
 
 // ScopeNeed is one permission the adapter needs, satisfied by any of its
@@ -58,14 +60,8 @@ func MissingScopes(granted []string) []ScopeNeed {
 // shared token is left alone) and keeps its scopes and the endpoint's Date.
 func (r *run) checkToken(ctx context.Context) Result {
 	z := r.cfg.Zoom
-	tokenURL := z.TokenURL
-	if tokenURL == "" {
-		tokenURL = defaultTokenURL
-	}
-	grant := z.GrantType
-	if grant == "" {
-		grant = "account_credentials"
-	}
+	tokenURL := cmp.Or(z.TokenURL, defaultTokenURL)
+	grant := cmp.Or(z.GrantType, "account_credentials")
 	if grant == "refresh_token" {
 		// Each refresh rotates the refresh token, and exactly one refresher
 		// per cluster may hold it (PROTOCOL §2): doctor does not refresh.
@@ -90,7 +86,7 @@ func (r *run) checkToken(ctx context.Context) Result {
 	resp, err := r.opts.HTTPClient.Do(req)
 	if err != nil {
 		return fail("check outbound HTTPS from this host to "+hostOf(tokenURL)+" (DNS, firewall, proxy)",
-			"token endpoint %s unreachable: %v", hostOf(tokenURL), scrub(err, z.ClientSecret))
+			"token endpoint %s unreachable: %v", hostOf(tokenURL), redact.URL(redact.Error(err, z.ClientSecret).Error()))
 	}
 	defer resp.Body.Close()
 	recv := r.opts.Now()
@@ -108,7 +104,7 @@ func (r *run) checkToken(ctx context.Context) Result {
 	_ = json.Unmarshal(raw, &body)
 	if resp.StatusCode != http.StatusOK || body.AccessToken == "" {
 		detail := fmt.Sprintf("token endpoint refused the %s grant: HTTP %d, error=%q, reason=%q",
-			grant, resp.StatusCode, body.Error, strings.ReplaceAll(body.Reason, z.ClientSecret, "REDACTED"))
+			grant, resp.StatusCode, body.Error, redact.Secrets(body.Reason, z.ClientSecret))
 		switch {
 		case resp.StatusCode == http.StatusUnauthorized || body.Error == "invalid_client":
 			return fail("copy the Client ID into zoom.client_id and the Client Secret into ZCC_ZOOM_CLIENT_SECRET (or zoom.client_secret_file) from the Server-to-Server app's App Credentials", "%s", detail)
@@ -226,7 +222,7 @@ func probeSubscription(ctx context.Context, hc *http.Client, subURL, token strin
 	conn, resp, err := websocket.Dial(dctx, u.String(), &websocket.DialOptions{HTTPClient: hc})
 	dcancel()
 	if err != nil {
-		msg := strings.ReplaceAll(events.RedactURL(err.Error()), token, "REDACTED")
+		msg := redact.Secrets(redact.URL(err.Error()), token)
 		if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
 			return fail("the app needs the WebSocket scope (marketplace:write:websocket_connection) and this subscription must use the WebSocket method",
 				"subscription %s: handshake refused the token (HTTP %d)", sub, resp.StatusCode)
@@ -239,10 +235,10 @@ func probeSubscription(ctx context.Context, hc *http.Client, subURL, token strin
 	first, err := readFrame(ctx, conn)
 	if err != nil {
 		return fail("check zoom.subscription_url, and that nothing between this host and Zoom ends WebSocket connections",
-			"subscription %s: no build_connection frame: %s", sub, strings.ReplaceAll(err.Error(), token, "REDACTED"))
+			"subscription %s: no build_connection frame: %s", sub, redact.Secrets(err.Error(), token))
 	}
 	if first.Module != events.ModuleBuildConnection || first.Success == nil || !*first.Success {
-		reason := truncate(strings.ReplaceAll(first.Content, token, "REDACTED"), 120)
+		reason := redact.Truncate(redact.Secrets(first.Content, token), 120)
 		return fail("set zoom.subscription_url to one of the app's event subscriptions using the WebSocket method (Marketplace → your app → Features → Event Subscriptions), each node its own",
 			"subscription %s: Zoom refused the connection: %q", sub, reason)
 	}
@@ -288,7 +284,7 @@ func readFrame(ctx context.Context, conn *websocket.Conn) (events.Frame, error) 
 	if err != nil {
 		var ce websocket.CloseError
 		if errors.As(err, &ce) {
-			return events.Frame{}, fmt.Errorf("closed by Zoom: %d %s", ce.Code, truncate(ce.Reason, 80))
+			return events.Frame{}, fmt.Errorf("closed by Zoom: %d %s", ce.Code, redact.Truncate(ce.Reason, 80))
 		}
 		return events.Frame{}, err
 	}
@@ -331,23 +327,9 @@ func fetchStatus(ctx context.Context, hc *http.Client, addr string, timeout time
 	return doc.NodeStatus, doc.Version, nil
 }
 
-// stripURL drops the URL from a transport error.
-func stripURL(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return fmt.Errorf("%s: %w", strings.ToLower(ue.Op), ue.Err)
-	}
-	return err
-}
-
-// scrub removes secret from err's text and strips URLs.
-func scrub(err error, secret string) string {
-	s := stripURL(err).Error()
-	if secret != "" {
-		s = strings.ReplaceAll(s, secret, "REDACTED")
-	}
-	return events.RedactURL(s)
-}
+// stripURL drops the URL from a transport error: [redact.Error] without
+// secrets. Only fetchStatus still calls it by this name.
+func stripURL(err error) error { return redact.Error(err) }
 
 func hostOf(raw string) string {
 	u, err := url.Parse(raw)
@@ -355,11 +337,4 @@ func hostOf(raw string) string {
 		return "(no host)"
 	}
 	return u.Host
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

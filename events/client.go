@@ -1,10 +1,10 @@
 package events
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -18,6 +18,9 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/zccadapter/zccadapter/auth"
+	"github.com/zccadapter/zccadapter/redact"
+	// Named so: the package's tests declare a constant wait.
+	waitpkg "github.com/zccadapter/zccadapter/wait"
 )
 
 // Defaults of ClientConfig, applied to zero fields by NewClient.
@@ -107,27 +110,13 @@ type ClientConfig struct {
 
 // withDefaults returns c with zero fields set to their defaults.
 func (c ClientConfig) withDefaults() ClientConfig {
-	if c.HeartbeatInterval == 0 {
-		c.HeartbeatInterval = DefaultHeartbeatInterval
-	}
-	if c.WatchdogTimeout == 0 {
-		c.WatchdogTimeout = DefaultWatchdogTimeout
-	}
-	if c.ReadLimit == 0 {
-		c.ReadLimit = DefaultReadLimit
-	}
-	if c.MinBackoff == 0 {
-		c.MinBackoff = DefaultMinBackoff
-	}
-	if c.MaxBackoff == 0 {
-		c.MaxBackoff = DefaultMaxBackoff
-	}
-	if c.CloseTimeout == 0 {
-		c.CloseTimeout = DefaultCloseTimeout
-	}
-	if c.DialTimeout == 0 {
-		c.DialTimeout = DefaultDialTimeout
-	}
+	c.HeartbeatInterval = cmp.Or(c.HeartbeatInterval, DefaultHeartbeatInterval)
+	c.WatchdogTimeout = cmp.Or(c.WatchdogTimeout, DefaultWatchdogTimeout)
+	c.ReadLimit = cmp.Or(c.ReadLimit, DefaultReadLimit)
+	c.MinBackoff = cmp.Or(c.MinBackoff, DefaultMinBackoff)
+	c.MaxBackoff = cmp.Or(c.MaxBackoff, DefaultMaxBackoff)
+	c.CloseTimeout = cmp.Or(c.CloseTimeout, DefaultCloseTimeout)
+	c.DialTimeout = cmp.Or(c.DialTimeout, DefaultDialTimeout)
 	return c
 }
 
@@ -149,25 +138,25 @@ func (c ClientConfig) validate() (string, error) {
 	}
 	u, err := url.Parse(c.URL)
 	if err != nil {
-		return bad("URL %q is not a URL", RedactURL(c.URL))
+		return bad("URL %q is not a URL", redact.URL(c.URL))
 	}
 	switch strings.ToLower(u.Scheme) {
 	case "ws", "wss":
 	default:
-		return bad("URL %q: scheme must be ws or wss", RedactURL(c.URL))
+		return bad("URL %q: scheme must be ws or wss", redact.URL(c.URL))
 	}
 	if u.Host == "" {
-		return bad("URL %q has no host", RedactURL(c.URL))
+		return bad("URL %q has no host", redact.URL(c.URL))
 	}
 	q := u.Query()
 	for name := range q {
-		if isSecretParam(name) {
-			return bad("URL %q must not carry %s: the client appends a fresh access_token to each dial", RedactURL(c.URL), name)
+		if redact.IsSecretParam(name) {
+			return bad("URL %q must not carry %s: the client appends a fresh access_token to each dial", redact.URL(c.URL), name)
 		}
 	}
 	sub := q.Get("subscriptionId")
 	if sub == "" {
-		return bad("URL %q has no subscriptionId query parameter", RedactURL(c.URL))
+		return bad("URL %q has no subscriptionId query parameter", redact.URL(c.URL))
 	}
 	if c.Tokens == nil {
 		return bad("Tokens is nil")
@@ -328,12 +317,8 @@ func (c *Client) Run(ctx context.Context) error {
 		delay := c.backoff(failures)
 		failures++
 		c.log.Debug().Dur("delay", delay).Int("failures", failures).Msg("reconnecting after backoff")
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := waitpkg.Sleep(ctx, delay); err != nil {
+			return err
 		}
 	}
 }
@@ -341,19 +326,7 @@ func (c *Client) Run(ctx context.Context) error {
 // backoff returns the delay after n consecutive failed attempts: full jitter
 // over [MinBackoff, min(MaxBackoff, MinBackoff·2^n)].
 func (c *Client) backoff(n int) time.Duration {
-	lo, hi := c.cfg.MinBackoff, c.cfg.MaxBackoff
-	ceil := lo
-	for i := 0; i < n && ceil < hi; i++ {
-		ceil *= 2
-		if ceil <= 0 { // overflow
-			ceil = hi
-		}
-	}
-	ceil = min(ceil, hi)
-	if ceil <= lo {
-		return lo
-	}
-	return lo + time.Duration(rand.Int64N(int64(ceil-lo)+1))
+	return waitpkg.Backoff{Min: c.cfg.MinBackoff, Max: c.cfg.MaxBackoff, Jitter: true, Floor: c.cfg.MinBackoff}.Delay(n)
 }
 
 // sessionResult is what Run needs to know about one connection attempt.
@@ -393,7 +366,7 @@ func (c *Client) session(ctx context.Context) sessionResult {
 	}
 	if err != nil {
 		if ctx.Err() == nil {
-			c.fail(c.log.Warn(), "token", redact(err.Error(), ""), "cannot get an access token")
+			c.fail(c.log.Warn(), "token", redact.Text(err.Error()), "cannot get an access token")
 		}
 		return sessionResult{}
 	}
@@ -419,7 +392,7 @@ func (c *Client) session(ctx context.Context) sessionResult {
 		if ctx.Err() != nil {
 			return sessionResult{}
 		}
-		msg := redact(err.Error(), secret)
+		msg := redact.Text(redact.Secrets(err.Error(), secret))
 		if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
 			c.cfg.Tokens.Invalidate(tok)
 			c.update(func(s *ClientStatus) { s.AuthFailures++ })
@@ -503,7 +476,7 @@ func (c *Client) reportReadEnd(rr readResult, tok *oauth2.Token, secret string, 
 		// Classified by frame kind and success:false, never by wording (C-04).
 		c.cfg.Tokens.Invalidate(tok)
 		c.update(func(s *ClientStatus) { s.AuthFailures++ })
-		content := truncate(redact(rr.content, secret), 256) // redact first: a cut token would escape
+		content := redact.Truncate(redact.Text(redact.Secrets(rr.content, secret)), 256) // redact first: a cut token would escape
 		c.fail(c.log.Error().Str("server_content", content), "auth", "build_connection failed: "+content,
 			"subscription rejected the connection (build_connection success:false); invalidated the token, will reconnect with a fresh one after backoff")
 	case rr.protocol != "":
@@ -522,7 +495,7 @@ func (c *Client) reportReadEnd(rr readResult, tok *oauth2.Token, secret string, 
 		if code := websocket.CloseStatus(rr.err); code != -1 {
 			ev = ev.Int("close_code", int(code))
 		}
-		c.fail(ev, "read", redact(rr.err.Error(), secret), "socket ended; reconnecting")
+		c.fail(ev, "read", redact.Text(redact.Secrets(rr.err.Error(), secret)), "socket ended; reconnecting")
 	}
 }
 
@@ -583,7 +556,7 @@ func (c *Client) readLoop(ctx context.Context, conn *websocket.Conn, cs *connSta
 			continue
 		}
 		if first && f.Module != ModuleBuildConnection {
-			return readResult{protocol: "first frame is " + truncate(f.Module, 32) + ", not build_connection"}
+			return readResult{protocol: "first frame is " + redact.Truncate(f.Module, 32) + ", not build_connection"}
 		}
 		first = false
 		switch f.Module {
@@ -604,7 +577,7 @@ func (c *Client) readLoop(ctx context.Context, conn *websocket.Conn, cs *connSta
 			c.handleMessage(f, cs)
 		default:
 			c.update(func(s *ClientStatus) { s.UnknownFrames++ })
-			c.once(zerolog.WarnLevel, "module:"+truncate(f.Module, 64)).Str("module", truncate(f.Module, 64)).
+			c.once(zerolog.WarnLevel, "module:"+redact.Truncate(f.Module, 64)).Str("module", redact.Truncate(f.Module, 64)).
 				Msg("ignoring frame of unknown module")
 		}
 	}
@@ -634,7 +607,7 @@ func (c *Client) handleMessage(f Frame, cs *connState) {
 	})
 	cs.events.Add(1)
 	if !ev.Known {
-		name := truncate(ev.Name, 128)
+		name := redact.Truncate(ev.Name, 128)
 		c.once(zerolog.InfoLevel, "unknown:"+name).Str("event", name).Msg("unknown event name; delivered with Known=false")
 	}
 	if c.cfg.Handler != nil {
@@ -673,7 +646,7 @@ func (c *Client) heartbeatLoop(ctx context.Context, conn *websocket.Conn, stop <
 		err := conn.Write(wctx, websocket.MessageText, HeartbeatFrame())
 		cancel()
 		if err != nil {
-			c.log.Debug().Str("error", redact(err.Error(), secret)).Msg("heartbeat not sent")
+			c.log.Debug().Str("error", redact.Text(redact.Secrets(err.Error(), secret))).Msg("heartbeat not sent")
 			return
 		}
 	}
@@ -718,26 +691,6 @@ func (l *logLimiter) first(key string) bool {
 	}
 	l.seen[key] = struct{}{}
 	return true
-}
-
-// redact scrubs secret (and its query-escaped form) and every token-ish
-// name=value pair from s.
-func redact(s, secret string) string {
-	if secret != "" {
-		s = strings.ReplaceAll(s, secret, redacted)
-		if esc := url.QueryEscape(secret); esc != secret {
-			s = strings.ReplaceAll(s, esc, redacted)
-		}
-	}
-	return redactText(s)
-}
-
-// truncate cuts s to at most n bytes, marking the cut.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // rawConnsKey is the context key under which a dial finds its rawConns.

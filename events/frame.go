@@ -2,9 +2,6 @@ package events
 
 import (
 	"encoding/json"
-	"net/url"
-	"regexp"
-	"strings"
 )
 
 // Frame modules (PROTOCOL.md §1). Every WebSocket text frame of an event
@@ -104,88 +101,4 @@ func ParseFrame(b []byte) (Frame, error) {
 // new slice each call. Send it as a text frame every 30 s (PROTOCOL.md §1).
 func HeartbeatFrame() []byte {
 	return []byte(`{"module":"heartbeat"}`)
-}
-
-// redacted replaces every secret value.
-const redacted = "REDACTED"
-
-// isSecretParam reports whether a query or form parameter name carries a
-// secret: access_token, refresh_token, token, client_secret, signature, ….
-func isSecretParam(name string) bool {
-	n := strings.ToLower(name)
-	for _, s := range []string{"token", "secret", "signature", "password", "passwd", "apikey", "api_key"} {
-		if strings.Contains(n, s) {
-			return true
-		}
-	}
-	switch n {
-	case "code", "key", "sig", "auth", "authorization":
-		return true
-	}
-	return false
-}
-
-// RedactURL returns u with the value of every token-ish query or fragment
-// parameter (access_token, refresh_token, client_secret, signature, code, …)
-// and any userinfo password replaced by REDACTED. Other parameters, such as
-// subscriptionId, are kept, so the result identifies the subscription but
-// carries no secret. Input that does not parse as a URL is scrubbed as text
-// (every name=value whose name is token-ish). Never panics.
-func RedactURL(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return redactText(u)
-	}
-	if p.User != nil {
-		if _, has := p.User.Password(); has {
-			p.User = url.UserPassword(p.User.Username(), redacted)
-		}
-	}
-	p.RawQuery = redactParams(p.RawQuery)
-	if p.RawFragment != "" || p.Fragment != "" {
-		frag := redactParams(p.EscapedFragment())
-		p.Fragment, _ = url.PathUnescape(frag)
-		p.RawFragment = frag
-	}
-	// Opaque URLs ("mailto:…", "host:port?x=1") keep their text in Opaque.
-	p.Opaque = redactText(p.Opaque)
-	// Scrub the result as text too: url.Parse accepts much that is not a URL
-	// (an error message quoting one, say), and that text may hide secrets
-	// outside the query.
-	return redactText(p.String())
-}
-
-// redactParams redacts the values of token-ish parameters in an
-// application/x-www-form-urlencoded string, keeping order and encoding of the
-// rest.
-func redactParams(q string) string {
-	if q == "" {
-		return q
-	}
-	parts := strings.Split(q, "&")
-	for i, part := range parts {
-		name, _, hasValue := strings.Cut(part, "=")
-		if uname, err := url.QueryUnescape(name); err == nil {
-			name = uname
-		}
-		if hasValue && isSecretParam(name) {
-			rawName, _, _ := strings.Cut(part, "=")
-			parts[i] = rawName + "=" + redacted
-		}
-	}
-	return strings.Join(parts, "&")
-}
-
-// secretParamRE finds name=value pairs in free text (error messages, quoted
-// URLs) whose name is token-ish. The value ends at a separator or quote.
-var secretParamRE = regexp.MustCompile(`(?i)([A-Za-z0-9_.%-]*(?:token|secret|signature|password|passwd|apikey|api_key)[A-Za-z0-9_.%-]*|\bcode|\bsig|\bkey)=([^&\s"'#;,<>\\]*)`)
-
-// bearerRE finds bearer credentials in free text.
-var bearerRE = regexp.MustCompile(`(?i)(bearer|basic)\s+[A-Za-z0-9._~+/=-]+`)
-
-// redactText scrubs secrets from free text: token-ish name=value pairs and
-// bearer credentials.
-func redactText(s string) string {
-	s = secretParamRE.ReplaceAllString(s, "${1}="+redacted)
-	return bearerRE.ReplaceAllString(s, "${1} "+redacted)
 }

@@ -6,6 +6,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/zccadapter/zccadapter/wait"
 )
 
 // Mode is what the proxy does with traffic.
@@ -46,7 +48,8 @@ type Proxy struct {
 	conns map[*pair]struct{}
 
 	wg     sync.WaitGroup
-	closed chan struct{}
+	ctx    context.Context // ends when Close starts
+	cancel context.CancelFunc
 }
 
 type pair struct{ a, b net.Conn }
@@ -59,7 +62,8 @@ func Listen(addr, target string) (*Proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("faultnet: listen %s: %w", addr, err)
 	}
-	p := &Proxy{ln: ln, target: target, conns: map[*pair]struct{}{}, closed: make(chan struct{})}
+	p := &Proxy{ln: ln, target: target, conns: map[*pair]struct{}{}}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
@@ -97,12 +101,10 @@ func (p *Proxy) SetDelay(d time.Duration) {
 // Close stops the proxy, closes every connection and waits for its
 // goroutines.
 func (p *Proxy) Close() error {
-	select {
-	case <-p.closed:
+	if p.ctx.Err() != nil {
 		return nil
-	default:
 	}
-	close(p.closed)
+	p.cancel()
 	err := p.ln.Close()
 	p.mu.Lock()
 	for c := range p.conns {
@@ -134,12 +136,10 @@ func (p *Proxy) accept() {
 		}
 		pr := &pair{a: c, b: up}
 		p.mu.Lock()
-		select {
-		case <-p.closed:
+		if p.ctx.Err() != nil {
 			p.mu.Unlock()
 			pr.close()
 			return
-		default:
 		}
 		p.conns[pr] = struct{}{}
 		p.mu.Unlock()
@@ -185,12 +185,8 @@ func (p *Proxy) forward(dst net.Conn, b []byte) bool {
 	case Blackhole:
 		return true
 	}
-	if delay > 0 {
-		select {
-		case <-time.After(delay):
-		case <-p.closed:
-			return false
-		}
+	if delay > 0 && wait.Sleep(p.ctx, delay) != nil {
+		return false
 	}
 	_, err := dst.Write(b)
 	return err == nil

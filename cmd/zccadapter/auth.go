@@ -20,6 +20,7 @@ import (
 	"github.com/zccadapter/zccadapter/auth"
 	"github.com/zccadapter/zccadapter/cluster"
 	"github.com/zccadapter/zccadapter/config"
+	"github.com/zccadapter/zccadapter/redact"
 )
 
 // authCmd is `zccadapter auth`: the operator's side of the OAuth grants.
@@ -126,7 +127,7 @@ func authExchange(ctx context.Context, out io.Writer, cfg *config.Config, code, 
 	}
 	scopes := auth.GrantedScopes(tok)
 	fmt.Fprintf(out, "refresh token stored (%s), access token expires %s, scopes: %s\n",
-		auth.Tail(tok.RefreshToken), tok.Expiry.UTC().Format(time.RFC3339), strings.Join(scopes, " "))
+		redact.Tail(tok.RefreshToken), tok.Expiry.UTC().Format(time.RFC3339), strings.Join(scopes, " "))
 	if missing := auth.MissingScopes(scopes); len(missing) > 0 {
 		fmt.Fprintf(out, "warning: %d minimum scope(s) missing: %s — add them to the app and re-authorise\n",
 			len(missing), scopeNames(missing))
@@ -173,7 +174,7 @@ func authTokenCmd() *cobra.Command {
 type tokenReport struct {
 	GrantType string                  `json:"grant_type"`
 	Source    string                  `json:"source"` // "cluster store" or "token endpoint"
-	Token     string                  `json:"token"`  // redacted: auth.Tail
+	Token     string                  `json:"token"`  // redacted: redact.Tail
 	ExpiresAt time.Time               `json:"expires_at"`
 	ExpiresIn int64                   `json:"expires_in_seconds"`
 	Scopes    []string                `json:"scopes"`
@@ -196,7 +197,7 @@ func authToken(ctx context.Context, out io.Writer, cfg *config.Config, asJSON bo
 	if err != nil {
 		return err
 	}
-	rep := tokenReport{GrantType: cfg.Zoom.GrantType, Source: "cluster store", Token: auth.Tail(tok.AccessToken),
+	rep := tokenReport{GrantType: cfg.Zoom.GrantType, Source: "cluster store", Token: redact.Tail(tok.AccessToken),
 		Scopes: auth.GrantedScopes(tok), Missing: auth.MissingScopes(auth.GrantedScopes(tok))}
 	if src.Fetches() > 0 {
 		rep.Source = "token endpoint"

@@ -14,6 +14,7 @@ import (
 	"github.com/zccadapter/zccadapter/auth"
 	"github.com/zccadapter/zccadapter/auth/authtest"
 	"github.com/zccadapter/zccadapter/cluster"
+	"github.com/zccadapter/zccadapter/redact"
 )
 
 const (
@@ -86,7 +87,7 @@ func noLeak(t *testing.T, what, text string, secrets ...string) {
 	t.Helper()
 	for _, s := range secrets {
 		if s != "" && strings.Contains(text, s) {
-			t.Errorf("%s leaks a secret (%s):\n%s", what, auth.Tail(s), text)
+			t.Errorf("%s leaks a secret (%s):\n%s", what, redact.Tail(s), text)
 		}
 	}
 }

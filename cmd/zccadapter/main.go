@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -105,9 +106,7 @@ func versionCmd() *cobra.Command {
 // newLogger returns a zerolog logger on stderr: JSON, or console on a
 // terminal.
 func newLogger(level string) (zerolog.Logger, error) {
-	if level == "" {
-		level = "info"
-	}
+	level = cmp.Or(level, "info")
 	lvl, err := zerolog.ParseLevel(level)
 	if err != nil {
 		return zerolog.Nop(), fmt.Errorf("log level %q: %w", level, err)

@@ -10,6 +10,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -194,12 +195,8 @@ type serviceInstallPlan struct {
 // binary at exe. It reads the environment file but touches nothing else.
 func planServiceInstall(f serviceInstallFlags, exe string) (serviceInstallPlan, error) {
 	p := serviceInstallPlan{Name: f.Name, DisplayName: f.DisplayName, Description: serviceDescription}
-	if p.Name == "" {
-		p.Name = defaultServiceName
-	}
-	if p.DisplayName == "" {
-		p.DisplayName = defaultServiceDisplayName
-	}
+	p.Name = cmp.Or(p.Name, defaultServiceName)
+	p.DisplayName = cmp.Or(p.DisplayName, defaultServiceDisplayName)
 	if err := checkServiceName(p.Name); err != nil {
 		return p, err
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/zccadapter/zccadapter/faultnet"
+	"github.com/zccadapter/zccadapter/wait"
 )
 
 // Backend is the deployment a drill runs against: local processes (this
@@ -233,7 +234,7 @@ func (l *Local) waitHTTP(ctx context.Context, url string, p *proc) error {
 				return nil
 			}
 		}
-		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+		if err := wait.Sleep(ctx, 50*time.Millisecond); err != nil {
 			return err
 		}
 	}

@@ -2,6 +2,7 @@ package drill
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,7 +23,7 @@ import (
 	"go.uber.org/zap"
 	"gopkg.in/yaml.v3"
 
-	"github.com/zccadapter/zccadapter/rcapi"
+	"github.com/zccadapter/zccadapter/wait"
 )
 
 // The compose lab's services (docker-compose.yml at the repository's root).
@@ -171,9 +172,7 @@ func NewCompose(cfg ComposeConfig, sc *Scenario) (*Compose, error) {
 }
 
 func newCompose(cfg ComposeConfig, sc *Scenario, run runner) *Compose {
-	if cfg.StartTimeout == 0 {
-		cfg.StartTimeout = 3 * time.Minute
-	}
+	cfg.StartTimeout = cmp.Or(cfg.StartTimeout, 3*time.Minute)
 	return &Compose{cfg: cfg, sc: sc, run: run, saveLog: execSaveLog, t0: time.Now(), hc: &http.Client{Timeout: 3 * time.Second},
 		ids: map[string]string{}, urls: map[string]string{}, paused: map[string]bool{}, cut: map[string]bool{}}
 }
@@ -231,13 +230,7 @@ func (c *Compose) locate() error {
 		return fmt.Errorf("compose lab: %w", err)
 	}
 	c.file = abs
-	c.project = c.cfg.Project
-	if c.project == "" {
-		c.project = os.Getenv("COMPOSE_PROJECT_NAME")
-	}
-	if c.project == "" {
-		c.project = projectName(filepath.Base(filepath.Dir(abs)))
-	}
+	c.project = cmp.Or(c.cfg.Project, os.Getenv("COMPOSE_PROJECT_NAME"), projectName(filepath.Base(filepath.Dir(abs))))
 	if c.project == "" {
 		return fmt.Errorf("compose lab: cannot derive a project name from %s; set COMPOSE_PROJECT_NAME", filepath.Dir(abs))
 	}
@@ -560,8 +553,8 @@ func publishedURL(ci container, port string) (string, error) {
 // unfit says why a running lab cannot serve this drill as it is ("" if it
 // can): it ran a drill already, or its nodes' settings differ.
 func (c *Compose) unfit(ctx context.Context) (string, error) {
-	var l rcapi.Ledger
-	if err := c.getJSON(ctx, c.url(svcRecorder)+"/v1/ledger", &l); err != nil {
+	l, err := readLedger(ctx, c.hc, c.url(svcRecorder))
+	if err != nil {
 		return "", fmt.Errorf("compose lab: read the recorder's ledger: %w", err)
 	}
 	commands := 0
@@ -640,7 +633,7 @@ func (c *Compose) waitHealthy(ctx context.Context) error {
 		if healthy == len(composeServices) {
 			return nil
 		}
-		if err := sleepCtx(ctx, 500*time.Millisecond); err != nil {
+		if err := wait.Sleep(ctx, 500*time.Millisecond); err != nil {
 			var waiting []string
 			for _, svc := range composeServices {
 				if last[svc].Health != "healthy" {
@@ -839,7 +832,7 @@ func (c *Compose) StartEtcd(ctx context.Context, member string) error {
 				return nil
 			}
 		}
-		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+		if err := wait.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -874,7 +867,7 @@ func (c *Compose) etcdLeader(ctx context.Context) (string, error) {
 		if time.Now().After(deadline) {
 			return "", errors.New("compose lab: no etcd member reports itself leader")
 		}
-		if err := sleepCtx(ctx, 200*time.Millisecond); err != nil {
+		if err := wait.Sleep(ctx, 200*time.Millisecond); err != nil {
 			return "", err
 		}
 	}
@@ -977,22 +970,6 @@ func keys(m map[string]bool) []string {
 		out = append(out, k)
 	}
 	return out
-}
-
-func (c *Compose) getJSON(ctx context.Context, url string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 // execRunner runs a command in its own process group, so a terminal's

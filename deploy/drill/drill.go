@@ -2,14 +2,17 @@ package drill
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +22,7 @@ import (
 	"github.com/zccadapter/zccadapter/rcapi"
 	"github.com/zccadapter/zccadapter/sim/traffic"
 	"github.com/zccadapter/zccadapter/sim/verify"
+	"github.com/zccadapter/zccadapter/wait"
 )
 
 // Options configure a drill.
@@ -256,14 +260,14 @@ func (d *drill) run(ctx context.Context) error {
 	}
 	d.t0 = time.Now()
 	for _, a := range sc.Actions {
-		if err := sleepCtx(ctx, time.Until(d.t0.Add(a.At))); err != nil {
+		if err := wait.Sleep(ctx, time.Until(d.t0.Add(a.At))); err != nil {
 			return err
 		}
 		if err := d.act(ctx, a); err != nil {
 			return fmt.Errorf("%s %s at %s: %w", a.Do, a.Node, a.At, err)
 		}
 	}
-	if err := sleepCtx(ctx, time.Until(d.t0.Add(t.Duration))); err != nil {
+	if err := wait.Sleep(ctx, time.Until(d.t0.Add(t.Duration))); err != nil {
 		return err
 	}
 	d.bg.Wait()
@@ -275,13 +279,14 @@ func (d *drill) run(ctx context.Context) error {
 	deadline := time.Now().Add(sc.Settle)
 	var ledger rcapi.Ledger
 	for {
-		if err := d.getJSON(ctx, d.be.RecorderURL()+"/v1/ledger", &ledger); err != nil {
+		var err error
+		if ledger, err = readLedger(ctx, d.hc, d.be.RecorderURL()); err != nil {
 			return fmt.Errorf("read ledger: %w", err)
 		}
 		if g1, g2 := verify.CompareTruth(truth, ledger); g1.Pass && g2.Pass || time.Now().After(deadline) {
 			break
 		}
-		if err := sleepCtx(ctx, 250*time.Millisecond); err != nil {
+		if err := wait.Sleep(ctx, 250*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -413,7 +418,7 @@ func (d *drill) fault(ctx context.Context, a Action) error {
 		d.bg.Add(1)
 		go func() {
 			defer d.bg.Done()
-			if sleepCtx(ctx, time.Until(faultAt.Add(a.For))) != nil {
+			if wait.Sleep(ctx, time.Until(faultAt.Add(a.For))) != nil {
 				return
 			}
 			if err := d.be.Fault(ctx, node, undo); err != nil {
@@ -495,8 +500,8 @@ func (d *drill) measure(ctx context.Context, action, from string, fromEpoch int6
 
 // takeover reads when the recorder accepted fo.ToEpoch.
 func (d *drill) takeover(ctx context.Context, fo *Failover) {
-	var ledger rcapi.Ledger
-	if err := d.getJSON(ctx, d.be.RecorderURL()+"/v1/ledger", &ledger); err != nil {
+	ledger, err := readLedger(ctx, d.hc, d.be.RecorderURL())
+	if err != nil {
 		d.fail(err)
 		return
 	}
@@ -519,13 +524,10 @@ func (d *drill) restartEtcd(ctx context.Context, a Action) error {
 		return err
 	}
 	downAt := time.Now()
-	down := a.For
-	if down == 0 {
-		down = time.Second
-	}
+	down := cmp.Or(a.For, time.Second)
 	d.smp.mark("etcd " + member + " down")
 	d.progress("etcd member %s stopped for %s", member, down)
-	if err := sleepCtx(ctx, down); err != nil {
+	if err := wait.Sleep(ctx, down); err != nil {
 		return err
 	}
 	backAt := time.Now()
@@ -572,7 +574,7 @@ func (d *drill) waitReady(ctx context.Context, node string, limit time.Duration)
 		if s, err := d.status(ctx, node); err == nil && s.SocketUp && (s.Role == adapter.RoleLeader || s.Role == adapter.RoleStandby) {
 			return nil
 		}
-		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+		if err := wait.Sleep(ctx, 50*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -599,7 +601,7 @@ func (d *drill) waitLeader(ctx context.Context, not string, minEpoch int64, limi
 				return name, s, nil
 			}
 		}
-		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+		if err := wait.Sleep(ctx, 20*time.Millisecond); err != nil {
 			return "", adapter.NodeStatus{}, err
 		}
 	}
@@ -608,18 +610,19 @@ func (d *drill) waitLeader(ctx context.Context, not string, minEpoch int64, limi
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
+// readLedger reads the ledger of the recorder at base (GET /v1/ledger)
+// through hc. A refusal's error ends with the start of the recorder's reply.
+func readLedger(ctx context.Context, hc *http.Client, base string) (rcapi.Ledger, error) {
+	rc, err := rcapi.NewClient(rcapi.ClientConfig{URL: base, HTTPClient: hc})
+	if err != nil {
+		return rcapi.Ledger{}, err
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	l, err := rc.Ledger(ctx)
+	var se *rcapi.StatusError
+	if errors.As(err, &se) && strings.TrimSpace(se.Body) != "" {
+		err = fmt.Errorf("%w: %s", err, strings.TrimSpace(se.Body))
 	}
+	return l, err
 }
 
 func (d *drill) getJSON(ctx context.Context, url string, out any) error {

@@ -2,6 +2,7 @@ package drill
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -162,41 +163,21 @@ func DefaultScenario() *Scenario {
 }
 
 func (s *Scenario) setDefaults() error {
-	if s.Name == "" {
-		s.Name = "unnamed"
-	}
-	if s.Nodes == 0 {
-		s.Nodes = 2
-	}
-	if s.SessionTTL == 0 {
-		s.SessionTTL = 5 * time.Second
-	}
+	s.Name = cmp.Or(s.Name, "unnamed")
+	s.Nodes = cmp.Or(s.Nodes, 2)
+	s.SessionTTL = cmp.Or(s.SessionTTL, 5*time.Second)
 	if s.PauseOnHold == nil {
 		t := true
 		s.PauseOnHold = &t
 	}
 	t := &s.Traffic
-	if t.Duration == 0 {
-		t.Duration = 45 * time.Second
-	}
-	if t.Agents == 0 {
-		t.Agents = 80
-	}
-	if t.CallsPerSecond == 0 {
-		t.CallsPerSecond = 2
-	}
-	if t.MinCall == 0 {
-		t.MinCall = 5 * time.Second
-	}
-	if t.MaxCall == 0 {
-		t.MaxCall = 60 * time.Second
-	}
-	if t.Seed == 0 {
-		t.Seed = 1
-	}
-	if s.Settle == 0 {
-		s.Settle = 30 * time.Second
-	}
+	t.Duration = cmp.Or(t.Duration, 45*time.Second)
+	t.Agents = cmp.Or(t.Agents, 80)
+	t.CallsPerSecond = cmp.Or(t.CallsPerSecond, 2)
+	t.MinCall = cmp.Or(t.MinCall, 5*time.Second)
+	t.MaxCall = cmp.Or(t.MaxCall, 60*time.Second)
+	t.Seed = cmp.Or(t.Seed, 1)
+	s.Settle = cmp.Or(s.Settle, 30*time.Second)
 	if len(s.Expect.Invariants) == 0 {
 		s.Expect.Invariants = []string{"G1", "G2", "G3", "G4", "G6"}
 	}

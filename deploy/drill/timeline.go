@@ -1,6 +1,7 @@
 package drill
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"html/template"
@@ -155,10 +156,7 @@ func renderTimeline(w io.Writer, r *Report, l rcapi.Ledger) error {
 			if j+1 < len(ch) {
 				until = ch[j+1].At
 			}
-			fill := roleColors[c.Role]
-			if fill == "" {
-				fill = "#cccccc"
-			}
+			fill := cmp.Or(roleColors[c.Role], "#cccccc")
 			rects = append(rects, tlRect{X: x(c.At), Y: y, W: max(x(until)-x(c.At), 0.5), H: lane - 4, Fill: fill,
 				Title: fmt.Sprintf("%s %s epoch %d from %.1fs", n, c.Role, c.Epoch, c.At.Sub(start).Seconds())})
 		}

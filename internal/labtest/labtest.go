@@ -1,6 +1,7 @@
 package labtest
 
 import (
+	"cmp"
 	"context"
 	"net"
 	"net/http"
@@ -109,9 +110,7 @@ func NewLab(t testing.TB, o Options) *Lab {
 	t.Helper()
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel).With().Timestamp().Logger()
 	l := &Lab{T: t, Secret: o.Secret, Log: log, configure: o.Configure}
-	if l.Secret == "" {
-		l.Secret = DefaultSecret
-	}
+	l.Secret = cmp.Or(l.Secret, DefaultSecret)
 	t.Cleanup(l.Close)
 	e, err := cluster.StartEmbedded(cluster.EmbedConfig{Dir: t.TempDir()})
 	if err != nil {

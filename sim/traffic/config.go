@@ -2,6 +2,7 @@ package traffic
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -140,33 +141,15 @@ type Config struct {
 
 // withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
-	if c.Agents == 0 {
-		c.Agents = DefaultAgents
-	}
-	if c.CallsPerSecond == 0 {
-		c.CallsPerSecond = DefaultCallsPerSecond
-	}
-	if c.MinCall == 0 {
-		c.MinCall = Duration(DefaultMinCall)
-	}
-	if c.MaxCall == 0 {
-		c.MaxCall = Duration(DefaultMaxCall)
-	}
-	if c.HoldProbability == 0 {
-		c.HoldProbability = DefaultHoldProbability
-	}
-	if c.TransferProbability == 0 {
-		c.TransferProbability = DefaultTransferProbability
-	}
-	if c.OutboundFraction == 0 {
-		c.OutboundFraction = DefaultOutboundFraction
-	}
-	if c.QueueTimeout == 0 {
-		c.QueueTimeout = Duration(DefaultQueueTimeout)
-	}
-	if c.AccountID == "" {
-		c.AccountID = DefaultAccountID
-	}
+	c.Agents = cmp.Or(c.Agents, DefaultAgents)
+	c.CallsPerSecond = cmp.Or(c.CallsPerSecond, DefaultCallsPerSecond)
+	c.MinCall = cmp.Or(c.MinCall, Duration(DefaultMinCall))
+	c.MaxCall = cmp.Or(c.MaxCall, Duration(DefaultMaxCall))
+	c.HoldProbability = cmp.Or(c.HoldProbability, DefaultHoldProbability)
+	c.TransferProbability = cmp.Or(c.TransferProbability, DefaultTransferProbability)
+	c.OutboundFraction = cmp.Or(c.OutboundFraction, DefaultOutboundFraction)
+	c.QueueTimeout = cmp.Or(c.QueueTimeout, Duration(DefaultQueueTimeout))
+	c.AccountID = cmp.Or(c.AccountID, DefaultAccountID)
 	return c
 }
 

@@ -1,6 +1,7 @@
 package zoom
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -369,12 +370,8 @@ func (f Faults) changesContent() bool {
 
 // withDefaults returns f with the reorder defaults applied.
 func (f Faults) withDefaults() Faults {
-	if f.ReorderWindow == 0 {
-		f.ReorderWindow = DefaultReorderWindow
-	}
-	if f.ReorderMaxHold == 0 {
-		f.ReorderMaxHold = Duration(DefaultReorderMaxHold)
-	}
+	f.ReorderWindow = cmp.Or(f.ReorderWindow, DefaultReorderWindow)
+	f.ReorderMaxHold = cmp.Or(f.ReorderMaxHold, Duration(DefaultReorderMaxHold))
 	return f
 }
 
@@ -567,51 +564,25 @@ func (c Config) withDefaults() Config {
 // default set to it.
 func (s Settings) withDefaults() Settings {
 	s = s.clone()
-	if s.TokenMode == "" {
-		s.TokenMode = DefaultTokenMode
-	}
-	if s.TokenCap == 0 {
-		s.TokenCap = DefaultTokenCap
-	}
-	if s.TokenTTL == 0 {
-		s.TokenTTL = Duration(DefaultTokenTTL)
-	}
-	if s.TokenExpiry == "" {
-		s.TokenExpiry = DefaultTokenExpiry
-	}
+	s.TokenMode = cmp.Or(s.TokenMode, DefaultTokenMode)
+	s.TokenCap = cmp.Or(s.TokenCap, DefaultTokenCap)
+	s.TokenTTL = cmp.Or(s.TokenTTL, Duration(DefaultTokenTTL))
+	s.TokenExpiry = cmp.Or(s.TokenExpiry, DefaultTokenExpiry)
 	if len(s.FailureWordings) == 0 {
 		s.FailureWordings = slices.Clone(DefaultFailureWordings)
 	}
 	if len(s.Scopes) == 0 {
 		s.Scopes = slices.Clone(defaultScopes)
 	}
-	if s.InvalidClientStatus == 0 {
-		s.InvalidClientStatus = DefaultInvalidClientStatus
-	}
-	if s.TokenFaultStatus == 0 {
-		s.TokenFaultStatus = DefaultTokenFaultStatus
-	}
-	if s.TokenRetryAfter == 0 {
-		s.TokenRetryAfter = Duration(DefaultTokenRetryAfter)
-	}
-	if s.TokenDelay == 0 {
-		s.TokenDelay = Duration(DefaultTokenDelay)
-	}
-	if s.RefreshTokenTTL == 0 {
-		s.RefreshTokenTTL = Duration(DefaultRefreshTokenTTL)
-	}
-	if s.ConnectedContent == "" {
-		s.ConnectedContent = DefaultConnectedContent
-	}
-	if s.CloseCode == 0 {
-		s.CloseCode = DefaultCloseCode
-	}
-	if s.SecondConnection == "" {
-		s.SecondConnection = DefaultSecondConnection
-	}
-	if s.ScopeErrorStatus == 0 {
-		s.ScopeErrorStatus = DefaultScopeErrorStatus
-	}
+	s.InvalidClientStatus = cmp.Or(s.InvalidClientStatus, DefaultInvalidClientStatus)
+	s.TokenFaultStatus = cmp.Or(s.TokenFaultStatus, DefaultTokenFaultStatus)
+	s.TokenRetryAfter = cmp.Or(s.TokenRetryAfter, Duration(DefaultTokenRetryAfter))
+	s.TokenDelay = cmp.Or(s.TokenDelay, Duration(DefaultTokenDelay))
+	s.RefreshTokenTTL = cmp.Or(s.RefreshTokenTTL, Duration(DefaultRefreshTokenTTL))
+	s.ConnectedContent = cmp.Or(s.ConnectedContent, DefaultConnectedContent)
+	s.CloseCode = cmp.Or(s.CloseCode, DefaultCloseCode)
+	s.SecondConnection = cmp.Or(s.SecondConnection, DefaultSecondConnection)
+	s.ScopeErrorStatus = cmp.Or(s.ScopeErrorStatus, DefaultScopeErrorStatus)
 	for id, f := range s.Faults {
 		if f.zero() {
 			delete(s.Faults, id)

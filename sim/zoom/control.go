@@ -2,6 +2,7 @@ package zoom
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,9 +31,7 @@ func (s *Server) StartTraffic(cfg traffic.Config) error {
 	case running:
 		return ErrTrafficRunning
 	}
-	if cfg.AccountID == "" {
-		cfg.AccountID = s.cfg.AccountID
-	}
+	cfg.AccountID = cmp.Or(cfg.AccountID, s.cfg.AccountID)
 	m, err := s.newModel(cfg, s.Publish, s.log.With().Str("component", "traffic").Logger())
 	if err != nil {
 		return fmt.Errorf("new traffic model: %w", err)

@@ -90,7 +90,6 @@ func Build(cfg *config.Config, cl *cluster.Cluster, address string, httpClient *
 	}
 	p.Client, err = events.NewClient(events.ClientConfig{
 		URL: cfg.Zoom.SubscriptionURL, Tokens: p.Tokens,
-		Handler:           func(ev *events.Event) { p.Node.Deliver(ev) },
 		HeartbeatInterval: cfg.Zoom.HeartbeatInterval, WatchdogTimeout: cfg.Zoom.WatchdogTimeout,
 		SecretToken: cfg.Zoom.SecretToken,
 		Logger:      log.With().Str("component", "subscription").Logger(),

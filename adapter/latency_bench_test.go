@@ -156,7 +156,7 @@ func (l *benchLab) config(name string) *config.Config {
 }
 
 // startForwarder starts the latency reference: a subscription client on
-// sub-ref (the same events.Client the nodes use) whose handler sends, for
+// sub-ref (the same events.Client the nodes use) whose delivery function sends, for
 // every event, one tag command to the recorder over the same HTTP sink, at
 // once, on the read goroutine: the transport floor, with no rules, no
 // cluster and no standby. Its commands carry node "ref" and go to a
@@ -179,18 +179,18 @@ func (l *benchLab) startForwarder() {
 	ctx, cancel := context.WithCancel(context.Background())
 	var seq int64
 	client, err := events.NewClient(events.ClientConfig{URL: c.Zoom.SubscriptionURL, Tokens: tokens,
-		HeartbeatInterval: c.Zoom.HeartbeatInterval, WatchdogTimeout: c.Zoom.WatchdogTimeout, Logger: zerolog.Nop(),
-		Handler: func(ev *events.Event) {
-			seq++
-			id := adapter.EngagementID(ev)
-			sink.Send(ctx, rcapi.Command{ID: fmt.Sprintf("ref-%d", seq), Epoch: 1, Node: "ref", Action: rcapi.ActionTag, //nolint:errcheck // refused or not, it was received
-				EngagementID: id, SegmentID: id + "/ref", At: ev.Time, Event: ev.Name})
-		}})
+		HeartbeatInterval: c.Zoom.HeartbeatInterval, WatchdogTimeout: c.Zoom.WatchdogTimeout, Logger: zerolog.Nop()})
 	if err != nil {
 		b.Fatal(err)
 	}
+	forward := func(ev *events.Event) {
+		seq++
+		id := adapter.EngagementID(ev)
+		sink.Send(ctx, rcapi.Command{ID: fmt.Sprintf("ref-%d", seq), Epoch: 1, Node: "ref", Action: rcapi.ActionTag, //nolint:errcheck // refused or not, it was received
+			EngagementID: id, SegmentID: id + "/ref", At: ev.Time, Event: ev.Name})
+	}
 	done := make(chan struct{})
-	go func() { defer close(done); client.Run(ctx) }() //nolint:errcheck // ctx's error
+	go func() { defer close(done); client.Run(ctx, forward) }() //nolint:errcheck // ctx's error
 	b.Cleanup(func() { cancel(); <-done; cl.Close() })
 	deadline := time.Now().Add(10 * time.Second)
 	for !client.Status().Connected {

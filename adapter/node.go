@@ -29,10 +29,12 @@ const (
 )
 
 // Source is the node's event subscription (an *events.Client in
-// production). The node reads its status; events reach the node through
-// Node.Deliver, which the source's handler calls.
+// production). Node.Run runs it and receives its events: Run blocks until
+// ctx ends and calls deliver for each event, on the source's read
+// goroutine, never after it returned; deliver may block while the node's
+// inbox is full. Status and SubscriptionID are safe for concurrent use.
 type Source interface {
-	Run(ctx context.Context) error
+	Run(ctx context.Context, deliver func(*events.Event)) error
 	Status() events.ClientStatus
 	SubscriptionID() string
 }
@@ -73,8 +75,8 @@ type NodeConfig struct {
 
 // Node is one RIS node: it keeps its subscription and mirror hot, campaigns
 // for leadership, and as leader turns events into recorder commands. Run
-// drives it; Deliver feeds it events; Status reads it. Safe for concurrent
-// use.
+// drives it (and its Source, whose events it receives); Status reads it.
+// Safe for concurrent use.
 type Node struct {
 	cfg     NodeConfig
 	cl      *cluster.Cluster
@@ -264,9 +266,11 @@ func NewNode(cfg NodeConfig, cl *cluster.Cluster, sink Sink, source Source) (*No
 	return n, nil
 }
 
-// Deliver hands the node one event from its subscription. It blocks while
-// the node's inbox (65536 events) is full, and returns at once after Run
-// has returned (the event is then dropped and counted).
+// Deliver hands the node one event as if its source had: Run passes it to
+// Source.Run as the delivery function, and tests without a socket call it
+// directly. It blocks while the node's inbox (65536 events) is full, and
+// returns at once after Run has returned (the event is then dropped and
+// counted). Safe for concurrent use.
 func (n *Node) Deliver(ev *events.Event) {
 	select {
 	case n.inbox <- ev:
@@ -431,8 +435,8 @@ func (n *Node) setRole(role string, epoch int64) {
 	n.log.Info().Str("role", role).Int64("epoch", epoch).Msg("role changed")
 }
 
-// Run runs the node until ctx ends: the subscription, the mirror, and the
-// role loop. On return every goroutine it started has ended; a leader has
+// Run runs the node until ctx ends: the subscription (whose events it
+// receives through Deliver), the mirror, and the role loop. On return every goroutine it started has ended; a leader has
 // stopped sending, logged what it sent and resigned, within a budget of
 // about 2s. It returns nil after a shutdown by ctx.
 func (n *Node) Run(ctx context.Context) error {
@@ -447,7 +451,7 @@ func (n *Node) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); n.mirror.Run(bg) }() //nolint:errcheck // returns bg's error
 	if n.source != nil {
 		wg.Add(1)
-		go func() { defer wg.Done(); n.source.Run(ctx) }() //nolint:errcheck // returns ctx's error
+		go func() { defer wg.Done(); n.source.Run(ctx, n.Deliver) }() //nolint:errcheck // returns ctx's error
 	}
 	n.loop(ctx)
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 500*time.Millisecond)

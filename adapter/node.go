@@ -189,7 +189,8 @@ type pendingEvent struct {
 	handedOff bool
 }
 
-// NodeStatus is a snapshot of a node, served as /status.
+// NodeStatus is a snapshot of a node (Node.Status); /status serves it in a
+// StatusDoc.
 type NodeStatus struct {
 	Node         string    `json:"node"`
 	Role         string    `json:"role"`
@@ -228,6 +229,16 @@ type NodeStatus struct {
 	MirrorApplied int       `json:"mirror_dedup_keys"`
 	MirrorStates  int       `json:"mirror_engagements"`
 	LastError     string    `json:"last_error,omitempty"`
+}
+
+// StatusDoc is the JSON body of GET /status: the NodeStatus fields (inline)
+// plus the build's version, which `zccadapter status` shows. It is the one
+// wire type of /status: the node encodes it, doctor and the drill decode
+// it. It carries no secret (G8).
+type StatusDoc struct {
+	NodeStatus
+	// Version is the node's build version; empty when not set.
+	Version string `json:"version,omitempty"`
 }
 
 // NewNode returns a node. sink may not be nil; source may be nil in tests

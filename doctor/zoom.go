@@ -300,10 +300,7 @@ func readFrame(ctx context.Context, conn *websocket.Conn) (events.Frame, error) 
 
 // fetchStatus GETs a node's /status.
 func fetchStatus(ctx context.Context, hc *http.Client, addr string, timeout time.Duration) (adapter.NodeStatus, string, error) {
-	var doc struct {
-		adapter.NodeStatus
-		Version string `json:"version"`
-	}
+	var doc adapter.StatusDoc
 	if addr == "" {
 		return doc.NodeStatus, "", errors.New("no address in the membership record")
 	}

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -100,12 +101,13 @@ type Node struct {
 	staleUntil   atomic.Int64
 	staleBackoff time.Duration
 
+	// txn times the leader's etcd transactions (safe for concurrent use).
+	txn prometheus.Histogram
+
 	mu sync.Mutex
 	st NodeStatus
-	// byEvent counts events by (event name, outcome); txn times the
-	// leader's etcd transactions. Both guarded by mu.
+	// byEvent counts events by (event name, outcome). Guarded by mu.
 	byEvent map[[2]string]int64
-	txn     Histogram
 }
 
 // Event outcomes counted per event name (EventCounts).
@@ -117,32 +119,6 @@ const (
 	OutcomeStale        = "stale"
 	OutcomeLate         = "late"
 )
-
-// TxnBuckets are the upper bounds (seconds) of the leader txn latency
-// histogram.
-var TxnBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}
-
-// Histogram is a cumulative-bucket latency histogram in seconds, shaped for
-// Prometheus (buckets keyed by upper bound, as in TxnBuckets).
-type Histogram struct {
-	Buckets map[float64]uint64
-	Count   uint64
-	Sum     float64
-}
-
-func (h *Histogram) observe(d time.Duration) {
-	if h.Buckets == nil {
-		h.Buckets = map[float64]uint64{}
-	}
-	v := d.Seconds()
-	for _, b := range TxnBuckets {
-		if v <= b {
-			h.Buckets[b]++
-		}
-	}
-	h.Count++
-	h.Sum += v
-}
 
 // countEvent counts one event outcome by event name; unknown names share
 // one label so a flood of odd names cannot grow the metrics.
@@ -169,17 +145,6 @@ func (n *Node) EventCounts() map[[2]string]int64 {
 		out[k] = v
 	}
 	return out
-}
-
-// TxnLatency returns the histogram of the leader's etcd transactions.
-func (n *Node) TxnLatency() Histogram {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	h := Histogram{Count: n.txn.Count, Sum: n.txn.Sum, Buckets: map[float64]uint64{}}
-	for k, v := range n.txn.Buckets {
-		h.Buckets[k] = v
-	}
-	return h
 }
 
 type pendingEvent struct {
@@ -272,7 +237,8 @@ func NewNode(cfg NodeConfig, cl *cluster.Cluster, sink Sink, source Source) (*No
 		log:     cfg.Logger,
 		inbox:   make(chan *events.Event, 65536),
 		stopped: make(chan struct{}),
-		pending: map[string]*pendingEvent{}, health: cl.NewHealthPublisher()}
+		pending: map[string]*pendingEvent{}, health: cl.NewHealthPublisher(),
+		txn: newTxnHistogram(cfg.Name)}
 	n.st = NodeStatus{Node: cfg.Name, Role: RoleStarting}
 	return n, nil
 }
@@ -1544,7 +1510,7 @@ func (L *leader) write(ctx context.Context, b batch) error {
 		took := time.Since(began)
 		cancel()
 		if err == nil {
-			L.n.count(func(*NodeStatus) { L.n.txn.observe(took) })
+			L.n.txn.Observe(took.Seconds())
 		}
 		if err != nil && cluster.IsLeaseNotFound(err) && !redone {
 			redone = true

@@ -97,6 +97,15 @@ func Build(cfg *config.Config, cl *cluster.Cluster, address string, httpClient *
 	if err != nil {
 		return nil, fmt.Errorf("zoom: %w", err)
 	}
+	// NewNode names its own fields; these two come from the config file.
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"rules.handoff_grace", cfg.Rules.HandoffGrace}, {"zoom.degraded_after", cfg.Zoom.DegradedAfter}} {
+		if d.v < 0 {
+			return nil, fmt.Errorf("%s: %s must not be negative", d.key, d.v)
+		}
+	}
 	p.Node, err = NewNode(NodeConfig{
 		Name:          cfg.Node,
 		Rules:         Rules{PauseOnHold: cfg.Rules.PauseOnHold, MaxEventAge: cfg.Rules.MaxEventAge},

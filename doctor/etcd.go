@@ -17,6 +17,7 @@ import (
 
 	"github.com/zccadapter/zccadapter/adapter"
 	"github.com/zccadapter/zccadapter/cluster"
+	"github.com/zccadapter/zccadapter/cluster/protocol"
 	"github.com/zccadapter/zccadapter/config"
 )
 
@@ -330,7 +331,7 @@ func (r *run) checkSharedSubscription(ctx context.Context) Result {
 
 // SharedSubscriptions describes each subscription held by two or more of
 // members, e.g. "nodes a, b share subscription sub-a"; nil when none.
-func SharedSubscriptions(members []cluster.Member) []string {
+func SharedSubscriptions(members []protocol.Member) []string {
 	by := map[string][]string{}
 	for _, m := range members {
 		if m.Subscription != "" {

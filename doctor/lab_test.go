@@ -10,6 +10,7 @@ import (
 
 	"github.com/zccadapter/zccadapter/adapter"
 	"github.com/zccadapter/zccadapter/cluster"
+	"github.com/zccadapter/zccadapter/cluster/protocol"
 	"github.com/zccadapter/zccadapter/config"
 	"github.com/zccadapter/zccadapter/internal/labtest"
 	"github.com/zccadapter/zccadapter/sim/zoom"
@@ -51,7 +52,7 @@ func (l *lab) register(node, subscription, address string) {
 	if err != nil {
 		l.T.Fatal(err)
 	}
-	b, _ := json.Marshal(cluster.Member{Node: node, Subscription: subscription, Version: "v-test", Address: address,
+	b, _ := json.Marshal(protocol.Member{Node: node, Subscription: subscription, Version: "v-test", Address: address,
 		Since: time.Now().UTC()})
 	if _, err := cl.Client().Put(l.T.Context(), cl.Keys().Member(node), string(b), clientv3.WithLease(lease.ID)); err != nil {
 		l.T.Fatal(err)

@@ -1,8 +1,3 @@
-// Package adapter is the recording logic of zccadapter: the engagement and
-// segment state machines that turn Zoom Contact Center events into
-// Recording Control API commands (DESIGN §5), the recorder sinks, and the
-// node runtime that wires a subscription, the cluster and a sink together
-// (standby, promotion, leader).
 package adapter
 
 import (

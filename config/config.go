@@ -1,8 +1,3 @@
-// Package config loads a node's configuration: one YAML file, every key
-// overridable by an environment variable (ZCC_ + the key path in upper case,
-// '.' → '_', e.g. zoom.client_secret → ZCC_ZOOM_CLIENT_SECRET; lists are
-// comma-separated), secrets from the environment or from *_file keys.
-// Validate reports every problem at once, each with its key.
 package config
 
 import (

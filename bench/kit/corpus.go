@@ -1,9 +1,3 @@
-// Package kit holds what the benchmarks of zccadapter share: a corpus of
-// realistic Zoom events recorded from the traffic model, an open-loop pacer,
-// percentiles, wrappers of the etcd client that time leader commits and
-// standby watch deliveries, and readers of process metrics.
-//
-// It is test support: nothing in the adapter imports it.
 package kit
 
 import (

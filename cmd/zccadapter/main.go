@@ -1,6 +1,3 @@
-// Command zccadapter is the Zoom Contact Center recording adapter: one
-// binary for a RIS node (run), the drill, the simulators and an embedded
-// etcd member.
 package main
 
 import (

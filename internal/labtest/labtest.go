@@ -1,7 +1,3 @@
-// Package labtest is the in-process redundancy lab the adapter and doctor
-// tests share: embedded etcd on loopback, the simulated Zoom and the
-// reference recorder as httptest servers, and node runtimes built with
-// adapter.Build as `zccadapter run` builds them. Only tests import it.
 package labtest
 
 import (

@@ -1,6 +1,3 @@
-// Package testcerts makes throwaway PKI for tests: a CA, a server
-// certificate for 127.0.0.1 and localhost, and a client certificate, as PEM
-// files in a test's temporary directory. Never for production use.
 package testcerts
 
 import (

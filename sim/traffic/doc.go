@@ -45,4 +45,9 @@
 // Drain cuts every story short: queued callers abandon, connected calls end with
 // engagement_consumer_ended and engagement_ended (a held call without unhold) and wrap up at
 // once.
+//
+// It is test support: production code never imports it. Like every sim
+// package, it imports of this module only the wire vocabulary (events, auth,
+// rcapi), other sim packages and the leaves redact and wait; never the
+// node's or the cluster's packages. internal/archtest checks both.
 package traffic

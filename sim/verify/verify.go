@@ -1,7 +1,3 @@
-// Package verify checks a recorder's ledger against the simulator's ground
-// truth: the guarantees of DESIGN §3 that a ledger can show (G1 no lost
-// command, G2 no duplicate effect, G3 fencing, G6 order). Drills and
-// in-process tests share it.
 package verify
 
 import (

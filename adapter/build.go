@@ -113,7 +113,7 @@ func Build(cfg *config.Config, cl *cluster.Cluster, address string, httpClient *
 		DegradedAfter: cfg.Zoom.DegradedAfter,
 		Version:       cfg.Version, Address: address,
 		Logger: log,
-	}, cl, p.Sink, p.Client)
+	}, cl.Protocol(), p.Sink, p.Client)
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/zccadapter/zccadapter/cluster"
+	"github.com/zccadapter/zccadapter/cluster/protocol"
 	"github.com/zccadapter/zccadapter/events"
 	"github.com/zccadapter/zccadapter/rcapi"
 )
@@ -16,7 +16,7 @@ import (
 // leader is the state of one term, owned by the run loop.
 type leader struct {
 	n    *Node
-	term *cluster.Term
+	term protocol.Term
 	// ctx is the term's work context: cancelled when the term is lost or
 	// the node stops (the stop protocol then gives the last steps budgets
 	// of their own).
@@ -50,7 +50,7 @@ type leader struct {
 // lead runs one term: promotion, then live processing until the term or
 // ctx ends; it always returns with leader work stopped and the term
 // resigned (stopTerm).
-func (n *Node) lead(ctx context.Context, term *cluster.Term) {
+func (n *Node) lead(ctx context.Context, term protocol.Term) {
 	n.setRole(RolePromoting, term.Epoch())
 	lctx, cancel := context.WithCancel(term.Context())
 	stopOnShutdown := context.AfterFunc(ctx, cancel)
@@ -69,7 +69,7 @@ func (n *Node) lead(ctx context.Context, term *cluster.Term) {
 // because its socket is down while a standby's is up.
 func (L *leader) runLive(rev int64) {
 	n := L.n
-	handoffs := make(chan cluster.Handoff, 256)
+	handoffs := make(chan protocol.Handoff, 256)
 	wctx := L.ctx
 	L.watchers.Add(1)
 	go func() {
@@ -116,7 +116,7 @@ func (L *leader) runLive(rev int64) {
 
 // groupCommit takes what is already waiting (up to BatchSize events in the
 // batch), then starts one write of the batch.
-func (L *leader) groupCommit(handoffs <-chan cluster.Handoff) error {
+func (L *leader) groupCommit(handoffs <-chan protocol.Handoff) error {
 	var err error
 	for more := true; more && err == nil && L.batch.size() < L.n.cfg.BatchSize; {
 		select {
@@ -258,7 +258,7 @@ func (L *leader) own(ev *events.Event) error {
 // handoff takes one entry of the handoff queue from the watch: an event a
 // standby handed over, or this leader's own queue entry of an event it
 // holds (the watch echoes its writes).
-func (L *leader) handoff(h cluster.Handoff) error {
+func (L *leader) handoff(h protocol.Handoff) error {
 	ev := L.takeHandoff(h.Key, h.Raw)
 	if ev == nil {
 		return nil

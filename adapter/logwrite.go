@@ -4,22 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
-	"github.com/zccadapter/zccadapter/cluster"
+	"github.com/zccadapter/zccadapter/cluster/protocol"
 )
 
-// Limits of one leader txn: etcd refuses more than 128 operations
-// (--max-txn-ops) or a request over 1.5 MiB (--max-request-bytes), and the
-// client sends at most 2 MiB. maxQueuedEventBytes keeps an oversized event
-// (frames may reach the 1 MiB read limit) out of the handoff queue.
-const (
-	maxTxnOps           = 120
-	maxTxnBytes         = 1 << 20
-	maxQueuedEventBytes = 512 << 10
-)
+// maxQueuedEventBytes keeps an oversized event (frames may reach the 1 MiB
+// read limit) out of the handoff queue: the cluster writes a batch in txns
+// of at most 1 MiB of keys and values (etcd refuses a request over
+// 1.5 MiB).
+const maxQueuedEventBytes = 512 << 10
 
 // flush writes the batch and waits for it (and for a write already in
 // flight): the synchronous form, for promotion and the end of a term.
@@ -177,102 +172,45 @@ type inflight struct {
 	cancel context.CancelFunc
 }
 
-// write commits one batch in guarded txns of at most maxTxnOps operations
-// and maxTxnBytes of keys and values: the state records, then the dedup
-// keys, the queue deletions of applied events and the queue entries of
-// held events, in that order. A batch of the usual size (BatchSize events
-// or queue entries, ≤ 96 ops) fits one txn, so state and log land
-// together; a larger one (the promotion's reconciliation, a burst of
-// held-back events released at once) is split, and a crash between its
-// txns leaves state ahead of the log, where replaying those events yields
-// no command that was not already sent. It runs beside the loop: it reads
-// only b, whose engagements are never changed once batched (the rules apply
-// events to a clone).
+// write commits one batch through the term's CommitBatch: the state
+// records (a closed engagement's under the dedup lease), then the dedup
+// keys, the queue deletions of applied events and the queue entries of held
+// events, in that order, each txn guarded by the term's epoch. A batch of
+// the usual size (BatchSize events or queue entries, ≤ 96 ops) fits one
+// txn, so state and log land together; a larger one (the promotion's
+// reconciliation, a burst of held-back events released at once) is split
+// by the cluster, and a crash between its txns leaves state ahead of the
+// log, where replaying those events yields no command that was not already
+// sent. Each committed txn's latency goes to the node's txn histogram. It
+// returns an engagement's encoding error without writing, else
+// CommitBatch's error. It runs beside the loop: it reads only b, whose
+// engagements are never changed once batched (the rules apply events to a
+// clone).
 func (L *leader) write(ctx context.Context, b batch) error {
-	k := L.n.cl.Keys()
-	gctx, gcancel := context.WithTimeout(ctx, 2*time.Second)
-	lease, err := L.term.DedupLease(gctx)
-	gcancel()
-	if err != nil {
-		return err
+	pb := protocol.Batch{
+		States:  make(map[string]protocol.StateRecord, len(b.engs)),
+		Applied: b.keys,
+		Unqueue: make([]string, 0, len(b.unqueue)),
+		Queue:   b.queue,
+		Observe: func(took time.Duration) { L.n.txn.Observe(took.Seconds()) },
 	}
-	type op struct {
-		op    clientv3.Op
-		bytes int
-	}
-	build := func(lease clientv3.LeaseID) [][]clientv3.Op {
-		ops := make([]op, 0, len(b.engs)+len(b.keys)+len(b.unqueue)+len(b.queue))
-		for id, e := range b.engs {
-			raw, _ := json.Marshal(e)
-			key := k.State(id)
-			if e.Closed && !e.Open() {
-				ops = append(ops, op{clientv3.OpPut(key, string(raw), clientv3.WithLease(lease)), len(key) + len(raw)})
-			} else {
-				ops = append(ops, op{clientv3.OpPut(key, string(raw)), len(key) + len(raw)})
-			}
-		}
-		for _, key := range b.keys {
-			dk := k.Dedup(key)
-			ops = append(ops, op{clientv3.OpPut(dk, L.n.cfg.Name, clientv3.WithLease(lease)), len(dk) + len(L.n.cfg.Name)})
-		}
-		for key := range b.unqueue {
-			hk := k.Handoff(key)
-			ops = append(ops, op{clientv3.OpDelete(hk), len(hk)})
-		}
-		for key, raw := range b.queue {
-			hk := k.Handoff(key)
-			ops = append(ops, op{clientv3.OpPut(hk, string(raw)), len(hk) + len(raw)})
-		}
-		var chunks [][]clientv3.Op
-		var cur []clientv3.Op
-		size := 0
-		for _, o := range ops {
-			if len(cur) > 0 && (len(cur) == maxTxnOps || size+o.bytes > maxTxnBytes) {
-				chunks, cur, size = append(chunks, cur), nil, 0
-			}
-			cur = append(cur, o.op)
-			size += o.bytes
-		}
-		if len(cur) > 0 {
-			chunks = append(chunks, cur)
-		}
-		return chunks
-	}
-	chunks, redone := build(lease), false
-	for i := 0; i < len(chunks); i++ {
-		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		began := time.Now()
-		_, err := L.term.Commit(cctx, chunks[i]...)
-		took := time.Since(began)
-		cancel()
-		if err == nil {
-			L.n.txn.Observe(took.Seconds())
-		}
-		if err != nil && cluster.IsLeaseNotFound(err) && !redone {
-			redone = true
-			// The dedup lease expired under us: take a new one and redo
-			// the whole batch (puts and deletes are idempotent).
-			L.term.ForgetDedupLease()
-			gctx, gcancel := context.WithTimeout(ctx, 2*time.Second)
-			lease, err = L.term.DedupLease(gctx)
-			gcancel()
-			if err != nil {
-				return err
-			}
-			chunks, i = build(lease), -1
-			continue
-		}
+	for id, e := range b.engs {
+		raw, err := json.Marshal(e)
 		if err != nil {
-			return err
+			return fmt.Errorf("encode the state of engagement %s: %w", id, err)
 		}
+		pb.States[id] = protocol.StateRecord{JSON: raw, Closed: e.Closed && !e.Open()}
 	}
-	return nil
+	for key := range b.unqueue {
+		pb.Unqueue = append(pb.Unqueue, key)
+	}
+	return L.term.CommitBatch(ctx, pb)
 }
 
 // prune forgets closed engagements and applied keys older than the dedup
 // window (etcd forgets them by lease at the same age).
 func (L *leader) prune() {
-	cutoff := time.Now().Add(-L.n.cl.Config().DedupWindow)
+	cutoff := time.Now().Add(-L.n.cl.Settings().DedupWindow)
 	for id, e := range L.engs {
 		if e.Closed && !e.Open() && e.ClosedAt.Before(cutoff) {
 			delete(L.engs, id)

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/zccadapter/zccadapter/cluster"
+	"github.com/zccadapter/zccadapter/cluster/protocol"
 	"github.com/zccadapter/zccadapter/wait"
 )
 
@@ -19,7 +19,7 @@ func (n *Node) checkMembership(ctx context.Context) error {
 	if n.source != nil {
 		sub = n.source.SubscriptionID()
 	}
-	deadline := time.Now().Add(n.cl.Config().SessionTTL + 2*time.Second)
+	deadline := time.Now().Add(n.cl.Settings().SessionTTL + 2*time.Second)
 	for {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		members, err := n.cl.Members(cctx)
@@ -67,7 +67,7 @@ func (n *Node) checkHealth(ctx context.Context) {
 	}
 	hctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
-	if err := n.health.Publish(hctx, cluster.Health{SocketUp: up, At: now.UTC()}); err == nil {
+	if err := n.health.Publish(hctx, protocol.Health{SocketUp: up, At: now.UTC()}); err == nil {
 		n.healthUp, n.healthAt = up, now
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
-	"github.com/zccadapter/zccadapter/cluster"
+	"github.com/zccadapter/zccadapter/cluster/protocol"
 	"github.com/zccadapter/zccadapter/events"
 )
 
@@ -56,8 +56,9 @@ const (
 	defaultMaxPending    = 100000
 	defaultDegradedAfter = 10 * time.Second
 	// maxBatchSize is the largest BatchSize: each event takes up to three
-	// of the maxTxnOps operations of one txn.
-	maxBatchSize = maxTxnOps / 3
+	// operations, and the cluster puts at most 120 in one txn (etcd
+	// refuses more than 128), so a batch of this size is one txn.
+	maxBatchSize = 40
 )
 
 // Errors of NewNode and Node.Run.
@@ -151,8 +152,8 @@ func (c NodeConfig) Validate() error {
 // Safe for concurrent use.
 type Node struct {
 	cfg     NodeConfig
-	cl      *cluster.Cluster
-	mirror  *cluster.Mirror
+	cl      protocol.Cluster
+	mirror  protocol.Mirror
 	sink    Sink
 	source  Source
 	log     zerolog.Logger
@@ -162,7 +163,7 @@ type Node struct {
 	// Owned by the run loop.
 	pending  map[string]*pendingEvent
 	seq      uint64
-	health   *cluster.HealthPublisher
+	health   protocol.HealthPublisher
 	healthUp bool
 	healthAt time.Time
 
@@ -190,13 +191,13 @@ const inboxSize = 65536
 // ErrInvalidNodeConfig) after its defaults are applied; cfg.Name must equal
 // the cluster's node. sink may not be nil; source may be nil in tests that
 // call Deliver directly. It does no I/O.
-func NewNode(cfg NodeConfig, cl *cluster.Cluster, sink Sink, source Source) (*Node, error) {
+func NewNode(cfg NodeConfig, cl protocol.Cluster, sink Sink, source Source) (*Node, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Name != cl.Config().Node {
-		return nil, fmt.Errorf("%w: Name %q differs from the cluster node %q", ErrInvalidNodeConfig, cfg.Name, cl.Config().Node)
+	if cfg.Name != cl.Settings().Node {
+		return nil, fmt.Errorf("%w: Name %q differs from the cluster node %q", ErrInvalidNodeConfig, cfg.Name, cl.Settings().Node)
 	}
 	if sink == nil {
 		return nil, errors.New("node: a recorder sink is required")

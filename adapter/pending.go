@@ -80,7 +80,7 @@ func (n *Node) dropOldest() {
 // older than the grace period.
 func (n *Node) sweep(ctx context.Context) {
 	now := time.Now()
-	maxAge := n.cl.Config().DedupWindow / 2
+	maxAge := n.cl.Settings().DedupWindow / 2
 	var due []*pendingEvent
 	for k, p := range n.pending {
 		if n.mirror.Applied(k) {

@@ -7,7 +7,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/zccadapter/zccadapter/cluster"
+	"github.com/zccadapter/zccadapter/cluster/protocol"
 	"github.com/zccadapter/zccadapter/events"
 	"github.com/zccadapter/zccadapter/rcapi"
 )
@@ -18,7 +18,7 @@ import (
 // live. It returns the snapshot (its revision is where the handoff watch
 // starts), or false when the term must end (the cause is logged; the stop
 // protocol follows).
-func (L *leader) promote() (*cluster.Snapshot, bool) {
+func (L *leader) promote() (*protocol.Snapshot, bool) {
 	snap, err := L.n.cl.Snapshot(L.ctx)
 	if err != nil {
 		L.stepDown(err, "cannot read state")
@@ -130,7 +130,7 @@ func (n *Node) pendingByTime() []*pendingEvent {
 
 // load takes the snapshot's dedup log and state records as this term's
 // state, with an empty batch and nothing parked.
-func (L *leader) load(s *cluster.Snapshot) error {
+func (L *leader) load(s *protocol.Snapshot) error {
 	now := time.Now()
 	L.applied = make(map[string]time.Time, len(s.Applied))
 	for k := range s.Applied {

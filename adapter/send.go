@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 
-	"github.com/zccadapter/zccadapter/cluster"
+	"github.com/zccadapter/zccadapter/cluster/protocol"
 	"github.com/zccadapter/zccadapter/rcapi"
 )
 
@@ -15,7 +15,7 @@ import (
 //   - nil when call succeeded, or when the recorder refused it
 //     (ErrInvalidTransition, ErrRejected): refused is called with that
 //     error and the term goes on without it;
-//   - cluster.ErrFenced when the term is no longer valid (nothing sent);
+//   - protocol.ErrFenced when the term is no longer valid (nothing sent);
 //   - an ErrStaleEpoch error, after ending the term (the recorder knows a
 //     newer epoch);
 //   - any other error of call (the term stops).
@@ -24,7 +24,7 @@ import (
 func (L *leader) sendFenced(call func(context.Context) error, refused func(error)) error {
 	for {
 		if !L.term.Valid() {
-			return cluster.ErrFenced
+			return protocol.ErrFenced
 		}
 		sctx, cancel := context.WithDeadline(L.ctx, L.term.Deadline())
 		err := call(sctx)

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/zccadapter/zccadapter/cluster"
+	"github.com/zccadapter/zccadapter/cluster/protocol"
 	"github.com/zccadapter/zccadapter/wait"
 )
 
@@ -18,10 +18,10 @@ var (
 
 // standby keeps intake and handoff going while it campaigns; it returns the
 // won term, or nil when ctx ended.
-func (n *Node) standby(ctx context.Context) *cluster.Term {
+func (n *Node) standby(ctx context.Context) protocol.Term {
 	n.setRole(RoleStandby, 0)
 	cctx, cancel := context.WithCancel(ctx)
-	won := make(chan *cluster.Term, 1)
+	won := make(chan protocol.Term, 1)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -53,7 +53,7 @@ func (n *Node) standby(ctx context.Context) *cluster.Term {
 // resignWonWhileStopping resigns the term the campaign may have won just
 // as the node stops (the campaign has ended), or the peer waits a session
 // TTL for it.
-func (n *Node) resignWonWhileStopping(ctx context.Context, won <-chan *cluster.Term) {
+func (n *Node) resignWonWhileStopping(ctx context.Context, won <-chan protocol.Term) {
 	select {
 	case t := <-won:
 		if t != nil {
@@ -70,8 +70,8 @@ func (n *Node) resignWonWhileStopping(ctx context.Context, won <-chan *cluster.T
 // campaign retries Campaign until it wins or ctx ends (nil). It waits out
 // a stale-epoch hold first, and while this node is degraded and a peer's
 // socket is up it leaves leadership to that peer.
-func (n *Node) campaign(ctx context.Context) *cluster.Term {
-	m := cluster.Member{Version: n.cfg.Version, Address: n.cfg.Address}
+func (n *Node) campaign(ctx context.Context) protocol.Term {
+	m := protocol.Member{Version: n.cfg.Version, Address: n.cfg.Address}
 	if n.source != nil {
 		m.Subscription = n.source.SubscriptionID()
 	}

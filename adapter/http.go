@@ -14,8 +14,8 @@ import (
 //	GET /metrics  Prometheus metrics (NewCollector, plus Go runtime and process metrics)
 //
 // None of them carries a secret: no client secret, token, subscription URL
-// or recorder credential (G8). Use Parts.Handler to add the token source's
-// metrics.
+// or recorder credential (G8). Use HandlerWith (as adapter/assemble's
+// Parts.Handler does) to add the token source's metrics.
 func (n *Node) Handler() http.Handler { return n.HandlerWith(MetricsOptions{}) }
 
 // HandlerWith is Handler with extra metric sources.

@@ -17,6 +17,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/zccadapter/zccadapter/adapter"
+	"github.com/zccadapter/zccadapter/adapter/assemble"
 	"github.com/zccadapter/zccadapter/bench/kit"
 	"github.com/zccadapter/zccadapter/cluster"
 	"github.com/zccadapter/zccadapter/config"
@@ -104,13 +105,13 @@ func (l *benchLab) start(name string) *benchNode {
 	b := l.b
 	b.Helper()
 	c := l.config(name)
-	cl, err := cluster.Connect(context.Background(), adapter.ClusterConfig(c, c.Etcd.Endpoints), zerolog.Nop())
+	cl, err := cluster.Connect(context.Background(), assemble.ClusterConfig(c, c.Etcd.Endpoints), zerolog.Nop())
 	if err != nil {
 		b.Fatal(err)
 	}
 	kit.TimeCommits(cl.Client(), &l.commits)
 	kit.TimeWatch(cl.Client(), cl.Keys().Root(), &l.mirror)
-	parts, err := adapter.Build(c, cl, "in-process", nil, zerolog.Nop())
+	parts, err := assemble.Build(c, cl, "in-process", nil, zerolog.Nop())
 	if err != nil {
 		cl.Close()
 		b.Fatal(err)
@@ -164,11 +165,11 @@ func (l *benchLab) config(name string) *config.Config {
 func (l *benchLab) startForwarder() {
 	b := l.b
 	c := l.config("ref")
-	cl, err := cluster.Connect(context.Background(), adapter.ClusterConfig(c, c.Etcd.Endpoints), zerolog.Nop())
+	cl, err := cluster.Connect(context.Background(), assemble.ClusterConfig(c, c.Etcd.Endpoints), zerolog.Nop())
 	if err != nil {
 		b.Fatal(err)
 	}
-	tokens, err := adapter.TokenSource(c.Zoom, cl, nil, zerolog.Nop())
+	tokens, err := assemble.TokenSource(c.Zoom, cl, nil, zerolog.Nop())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -221,10 +221,3 @@ func metricsHandler(n *Node, opts MetricsOptions) http.Handler {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, Timeout: 10 * time.Second})
 }
-
-// Handler serves the node's endpoints (see Node.Handler) with the metrics
-// of every part Build assembled: the node, its subscription client and its
-// token source.
-func (p *Parts) Handler() http.Handler {
-	return p.Node.HandlerWith(MetricsOptions{TokenFetches: p.Tokens.Fetches})
-}

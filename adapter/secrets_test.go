@@ -15,7 +15,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/oauth2"
 
-	"github.com/zccadapter/zccadapter/adapter"
+	"github.com/zccadapter/zccadapter/adapter/assemble"
 	"github.com/zccadapter/zccadapter/auth"
 	"github.com/zccadapter/zccadapter/cluster"
 	"github.com/zccadapter/zccadapter/config"
@@ -160,7 +160,7 @@ func (n *tapNode) get(path string) string {
 func (l *lab) tokenStore() *cluster.TokenStore {
 	l.T.Helper()
 	cfg := l.Config("ops")
-	cl, err := cluster.Connect(l.T.Context(), adapter.ClusterConfig(cfg, cfg.Etcd.Endpoints), zerolog.Nop())
+	cl, err := cluster.Connect(l.T.Context(), assemble.ClusterConfig(cfg, cfg.Etcd.Endpoints), zerolog.Nop())
 	if err != nil {
 		l.T.Fatal(err)
 	}
@@ -414,7 +414,7 @@ func TestTokenFetcherFollowsGrantType(t *testing.T) {
 			t.Errorf("grant %q: Validate = %v", c.grant, err)
 			continue
 		}
-		f, err := adapter.TokenFetcher(cfg.Zoom, nil)
+		f, err := assemble.TokenFetcher(cfg.Zoom, nil)
 		if err != nil {
 			t.Errorf("grant %q: TokenFetcher = %v", c.grant, err)
 			continue

@@ -15,7 +15,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/zccadapter/zccadapter/adapter"
+	"github.com/zccadapter/zccadapter/adapter/assemble"
 	"github.com/zccadapter/zccadapter/cluster"
 	"github.com/zccadapter/zccadapter/cluster/protocol"
 	"github.com/zccadapter/zccadapter/config"
@@ -33,10 +33,10 @@ func Endpoints(cfg *config.Config) []string {
 	return []string{"127.0.0.1:2379"}
 }
 
-// ClusterConfig is adapter.ClusterConfig for a tool that reads the cluster:
+// ClusterConfig is assemble.ClusterConfig for a tool that reads the cluster:
 // cfg's endpoints (see Endpoints) and a dial timeout.
 func ClusterConfig(cfg *config.Config, dialTimeout time.Duration) cluster.Config {
-	cc := adapter.ClusterConfig(cfg, Endpoints(cfg))
+	cc := assemble.ClusterConfig(cfg, Endpoints(cfg))
 	cc.DialTimeout = dialTimeout
 	return cc
 }

@@ -8,7 +8,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/zccadapter/zccadapter/adapter"
+	"github.com/zccadapter/zccadapter/adapter/assemble"
 	"github.com/zccadapter/zccadapter/cluster"
 	"github.com/zccadapter/zccadapter/cluster/protocol"
 	"github.com/zccadapter/zccadapter/config"
@@ -43,7 +43,7 @@ func (l *lab) start(name string) *labtest.Node {
 // running node's campaign does, and keeps it until the test ends.
 func (l *lab) register(node, subscription, address string) {
 	l.T.Helper()
-	cl, err := cluster.Connect(l.T.Context(), adapter.ClusterConfig(l.Config(node), l.Etcd.Endpoints()), l.Log)
+	cl, err := cluster.Connect(l.T.Context(), assemble.ClusterConfig(l.Config(node), l.Etcd.Endpoints()), l.Log)
 	if err != nil {
 		l.T.Fatal(err)
 	}

@@ -10,12 +10,12 @@ import (
 //
 //	GET /healthz  200 while the process runs
 //	GET /readyz   200 when the node is leader or standby, reaches etcd, its socket is up and (as leader) the recorder answers; 503 otherwise
-//	GET /status   NodeStatus as JSON (no secrets)
+//	GET /status   StatusDoc as JSON (no secrets)
 //	GET /metrics  Prometheus metrics (NewCollector, plus Go runtime and process metrics)
 //
 // None of them carries a secret: no client secret, token, subscription URL
-// or recorder credential (G8). Use Parts.Handler to add the token source's
-// metrics.
+// or recorder credential (G8). Use HandlerWith (as adapter/assemble's
+// Parts.Handler does) to add the token source's metrics.
 func (n *Node) Handler() http.Handler { return n.HandlerWith(MetricsOptions{}) }
 
 // HandlerWith is Handler with extra metric sources.
@@ -45,15 +45,8 @@ func (n *Node) HandlerWith(opts MetricsOptions) http.Handler {
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
-		json.NewEncoder(w).Encode(statusDoc{NodeStatus: n.Status(), Version: n.cfg.Version}) //nolint:errcheck // best effort
+		json.NewEncoder(w).Encode(StatusDoc{NodeStatus: n.Status(), Version: n.cfg.Version}) //nolint:errcheck // best effort
 	})
 	mux.Handle("GET /metrics", metricsHandler(n, opts))
 	return mux
-}
-
-// statusDoc is the /status body: the NodeStatus fields plus the build's
-// version, which `zccadapter status` shows.
-type statusDoc struct {
-	NodeStatus
-	Version string `json:"version,omitempty"`
 }

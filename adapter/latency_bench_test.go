@@ -17,6 +17,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/zccadapter/zccadapter/adapter"
+	"github.com/zccadapter/zccadapter/adapter/assemble"
 	"github.com/zccadapter/zccadapter/bench/kit"
 	"github.com/zccadapter/zccadapter/cluster"
 	"github.com/zccadapter/zccadapter/config"
@@ -104,13 +105,13 @@ func (l *benchLab) start(name string) *benchNode {
 	b := l.b
 	b.Helper()
 	c := l.config(name)
-	cl, err := cluster.Connect(context.Background(), adapter.ClusterConfig(c, c.Etcd.Endpoints), zerolog.Nop())
+	cl, err := cluster.Connect(context.Background(), assemble.ClusterConfig(c, c.Etcd.Endpoints), zerolog.Nop())
 	if err != nil {
 		b.Fatal(err)
 	}
 	kit.TimeCommits(cl.Client(), &l.commits)
 	kit.TimeWatch(cl.Client(), cl.Keys().Root(), &l.mirror)
-	parts, err := adapter.Build(c, cl, "in-process", nil, zerolog.Nop())
+	parts, err := assemble.Build(c, cl, "in-process", nil, zerolog.Nop())
 	if err != nil {
 		cl.Close()
 		b.Fatal(err)
@@ -156,7 +157,7 @@ func (l *benchLab) config(name string) *config.Config {
 }
 
 // startForwarder starts the latency reference: a subscription client on
-// sub-ref (the same events.Client the nodes use) whose handler sends, for
+// sub-ref (the same events.Client the nodes use) whose delivery function sends, for
 // every event, one tag command to the recorder over the same HTTP sink, at
 // once, on the read goroutine: the transport floor, with no rules, no
 // cluster and no standby. Its commands carry node "ref" and go to a
@@ -164,11 +165,11 @@ func (l *benchLab) config(name string) *config.Config {
 func (l *benchLab) startForwarder() {
 	b := l.b
 	c := l.config("ref")
-	cl, err := cluster.Connect(context.Background(), adapter.ClusterConfig(c, c.Etcd.Endpoints), zerolog.Nop())
+	cl, err := cluster.Connect(context.Background(), assemble.ClusterConfig(c, c.Etcd.Endpoints), zerolog.Nop())
 	if err != nil {
 		b.Fatal(err)
 	}
-	tokens, err := adapter.TokenSource(c.Zoom, cl, nil, zerolog.Nop())
+	tokens, err := assemble.TokenSource(c.Zoom, cl, nil, zerolog.Nop())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -179,18 +180,18 @@ func (l *benchLab) startForwarder() {
 	ctx, cancel := context.WithCancel(context.Background())
 	var seq int64
 	client, err := events.NewClient(events.ClientConfig{URL: c.Zoom.SubscriptionURL, Tokens: tokens,
-		HeartbeatInterval: c.Zoom.HeartbeatInterval, WatchdogTimeout: c.Zoom.WatchdogTimeout, Logger: zerolog.Nop(),
-		Handler: func(ev *events.Event) {
-			seq++
-			id := adapter.EngagementID(ev)
-			sink.Send(ctx, rcapi.Command{ID: fmt.Sprintf("ref-%d", seq), Epoch: 1, Node: "ref", Action: rcapi.ActionTag, //nolint:errcheck // refused or not, it was received
-				EngagementID: id, SegmentID: id + "/ref", At: ev.Time, Event: ev.Name})
-		}})
+		HeartbeatInterval: c.Zoom.HeartbeatInterval, WatchdogTimeout: c.Zoom.WatchdogTimeout, Logger: zerolog.Nop()})
 	if err != nil {
 		b.Fatal(err)
 	}
+	forward := func(ev *events.Event) {
+		seq++
+		id := adapter.EngagementID(ev)
+		sink.Send(ctx, rcapi.Command{ID: fmt.Sprintf("ref-%d", seq), Epoch: 1, Node: "ref", Action: rcapi.ActionTag, //nolint:errcheck // refused or not, it was received
+			EngagementID: id, SegmentID: id + "/ref", At: ev.Time, Event: ev.Name})
+	}
 	done := make(chan struct{})
-	go func() { defer close(done); client.Run(ctx) }() //nolint:errcheck // ctx's error
+	go func() { defer close(done); client.Run(ctx, forward) }() //nolint:errcheck // ctx's error
 	b.Cleanup(func() { cancel(); <-done; cl.Close() })
 	deadline := time.Now().Add(10 * time.Second)
 	for !client.Status().Connected {

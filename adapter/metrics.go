@@ -73,9 +73,23 @@ var (
 	descEventsByName   = prometheus.NewDesc("zccadapter_events_by_name_total",
 		"Events by Zoom event name and outcome: received, applied, deduplicated, handed_off, stale, late (unknown names share event=\"unknown\").",
 		[]string{"node", "event", "outcome"}, nil)
-	descTxnSeconds = prometheus.NewDesc("zccadapter_etcd_txn_duration_seconds",
-		"Duration of the leader's guarded etcd transactions (dedup log and state writes).", []string{"node"}, nil)
 )
+
+// txnBuckets are the upper bounds (seconds) of the leader txn latency
+// histogram.
+var txnBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}
+
+// newTxnHistogram returns the histogram of node's leader etcd transactions,
+// zccadapter_etcd_txn_duration_seconds{node}. The node observes into it;
+// its collector exports it.
+func newTxnHistogram(node string) prometheus.Histogram {
+	return prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:        "zccadapter_etcd_txn_duration_seconds",
+		Help:        "Duration of the leader's guarded etcd transactions (dedup log and state writes).",
+		Buckets:     txnBuckets,
+		ConstLabels: prometheus.Labels{"node": node},
+	})
+}
 
 func counterDesc(name, help string) *prometheus.Desc {
 	return prometheus.NewDesc("zccadapter_"+name+"_total", help, []string{"node"}, nil)
@@ -106,9 +120,10 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		descLastEventAge, descLastFrameAge, descPending, descParked, descMirrorKeys, descMirrorEngs,
 		descReceived, descApplied, descDeduplicated, descHandedOff, descStale, descLate, descDropped,
 		descMalformed, descBadSignature, descUnknown, descCommands, descAgentUpdates, descConnects, descReconnects, descAuthFailures,
-		descWatchdogCloses, descOversize, descEventsByName, descTxnSeconds} {
+		descWatchdogCloses, descOversize, descEventsByName} {
 		ch <- d
 	}
+	c.n.txn.Describe(ch)
 	if c.opts.TokenFetches != nil {
 		ch <- descTokenFetches
 	}
@@ -131,8 +146,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for k, v := range c.n.EventCounts() {
 		ch <- prometheus.MustNewConstMetric(descEventsByName, prometheus.CounterValue, float64(v), s.Node, k[0], k[1])
 	}
-	h := c.n.TxnLatency()
-	ch <- prometheus.MustNewConstHistogram(descTxnSeconds, h.Count, h.Sum, h.Buckets, s.Node)
+	c.n.txn.Collect(ch)
 }
 
 // emit writes the metrics of one snapshot. cs and fetches may be nil.
@@ -206,11 +220,4 @@ func metricsHandler(n *Node, opts MetricsOptions) http.Handler {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, Timeout: 10 * time.Second})
-}
-
-// Handler serves the node's endpoints (see Node.Handler) with the metrics
-// of every part Build assembled: the node, its subscription client and its
-// token source.
-func (p *Parts) Handler() http.Handler {
-	return p.Node.HandlerWith(MetricsOptions{TokenFetches: p.Tokens.Fetches})
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zccadapter/zccadapter/adapter"
+	"github.com/zccadapter/zccadapter/adapter/assemble"
 	"github.com/zccadapter/zccadapter/cluster"
 	"github.com/zccadapter/zccadapter/config"
 	"github.com/zccadapter/zccadapter/internal/labtest"
@@ -236,11 +237,11 @@ func TestNodeRefusesSharedSubscriptionOrName(t *testing.T) {
 	} {
 		cfg := l.Config(tc.name)
 		cfg.Zoom.SubscriptionURL = strings.Replace(cfg.Zoom.SubscriptionURL, "sub-"+tc.name, tc.sub, 1)
-		cl, err := cluster.Connect(t.Context(), adapter.ClusterConfig(cfg, cfg.Etcd.Endpoints), l.Log)
+		cl, err := cluster.Connect(t.Context(), assemble.ClusterConfig(cfg, cfg.Etcd.Endpoints), l.Log)
 		if err != nil {
 			t.Fatal(err)
 		}
-		parts, err := adapter.Build(cfg, cl, "in-process", nil, l.Log)
+		parts, err := assemble.Build(cfg, cl, "in-process", nil, l.Log)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -191,7 +191,7 @@ func benchStartNode(b *testing.B, e *cluster.Embedded, clusterName, name string,
 	stats := &kit.TxnStats{}
 	kit.CountTxns(cl.Client(), stats)
 	n, err := adapter.NewNode(adapter.NodeConfig{Name: name, Rules: adapter.Rules{MaxEventAge: 10 * time.Minute},
-		Logger: zerolog.Nop()}, cl, sink, nil)
+		Logger: zerolog.Nop()}, cl.Protocol(), sink, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

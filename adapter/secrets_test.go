@@ -15,11 +15,12 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/oauth2"
 
-	"github.com/zccadapter/zccadapter/adapter"
+	"github.com/zccadapter/zccadapter/adapter/assemble"
 	"github.com/zccadapter/zccadapter/auth"
 	"github.com/zccadapter/zccadapter/cluster"
 	"github.com/zccadapter/zccadapter/config"
 	"github.com/zccadapter/zccadapter/internal/labtest"
+	"github.com/zccadapter/zccadapter/redact"
 	"github.com/zccadapter/zccadapter/sim/traffic"
 	"github.com/zccadapter/zccadapter/sim/zoom"
 )
@@ -160,7 +161,7 @@ func (n *tapNode) get(path string) string {
 func (l *lab) tokenStore() *cluster.TokenStore {
 	l.T.Helper()
 	cfg := l.Config("ops")
-	cl, err := cluster.Connect(l.T.Context(), adapter.ClusterConfig(cfg, cfg.Etcd.Endpoints), zerolog.Nop())
+	cl, err := cluster.Connect(l.T.Context(), assemble.ClusterConfig(cfg, cfg.Etcd.Endpoints), zerolog.Nop())
 	if err != nil {
 		l.T.Fatal(err)
 	}
@@ -255,11 +256,11 @@ func TestSecretsNeverLogged(t *testing.T) {
 			secrets = append(secrets, labSecret)
 			for _, s := range secrets {
 				if strings.Contains(out, s) {
-					t.Errorf("the logs hold a secret (%s)", auth.Tail(s))
+					t.Errorf("the logs hold a secret (%s)", redact.Tail(s))
 				}
 				for page, body := range pages {
 					if strings.Contains(body, s) {
-						t.Errorf("%s holds a secret (%s)", page, auth.Tail(s))
+						t.Errorf("%s holds a secret (%s)", page, redact.Tail(s))
 					}
 				}
 			}
@@ -369,7 +370,7 @@ func TestC07_LostRefreshReplyPair(t *testing.T) {
 	b.Stop()
 	for _, s := range append(tap.all(), labSecret) {
 		if strings.Contains(logs.String(), s) {
-			t.Errorf("the logs hold a secret (%s)", auth.Tail(s))
+			t.Errorf("the logs hold a secret (%s)", redact.Tail(s))
 		}
 	}
 }
@@ -414,7 +415,7 @@ func TestTokenFetcherFollowsGrantType(t *testing.T) {
 			t.Errorf("grant %q: Validate = %v", c.grant, err)
 			continue
 		}
-		f, err := adapter.TokenFetcher(cfg.Zoom, nil)
+		f, err := assemble.TokenFetcher(cfg.Zoom, nil)
 		if err != nil {
 			t.Errorf("grant %q: TokenFetcher = %v", c.grant, err)
 			continue

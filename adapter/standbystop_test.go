@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zccadapter/zccadapter/adapter"
+	"github.com/zccadapter/zccadapter/adapter/assemble"
 	"github.com/zccadapter/zccadapter/cluster"
 	"github.com/zccadapter/zccadapter/faultnet"
 	"github.com/zccadapter/zccadapter/internal/labtest"
@@ -34,11 +35,11 @@ func TestStandbyStopsWithEtcdUnreachable(t *testing.T) {
 			// Node a, run by hand (labtest's Stop panics after 15 s).
 			cfg := l.Config("a")
 			cfg.Etcd.Endpoints = []string{"http://" + etcdProxy.Addr()}
-			cl, err := cluster.Connect(t.Context(), adapter.ClusterConfig(cfg, cfg.Etcd.Endpoints), l.Log)
+			cl, err := cluster.Connect(t.Context(), assemble.ClusterConfig(cfg, cfg.Etcd.Endpoints), l.Log)
 			if err != nil {
 				t.Fatal(err)
 			}
-			parts, err := adapter.Build(cfg, cl, "in-process", nil, l.Log)
+			parts, err := assemble.Build(cfg, cl, "in-process", nil, l.Log)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/zccadapter/zccadapter/adapter"
+	"github.com/zccadapter/zccadapter/adapter/assemble"
 	"github.com/zccadapter/zccadapter/config"
 	"github.com/zccadapter/zccadapter/internal/testcerts"
 	"github.com/zccadapter/zccadapter/sim/recorder"
@@ -55,7 +56,7 @@ func TestRecorderOverHTTPS(t *testing.T) {
 		{"client certificate missing", mtls.URL, config.TLS{CAFile: pki.CAFile}, labBearer, "tls"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			hc, err := adapter.RecorderClient(config.Recorder{URL: c.url, TLS: c.tls})
+			hc, err := assemble.RecorderClient(config.Recorder{URL: c.url, TLS: c.tls})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -92,7 +93,7 @@ func TestRecorderClientRejectsBadFiles(t *testing.T) {
 		{"key without certificate", config.TLS{KeyFile: pki.ClientKey}, "recorder.tls.cert_file"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := adapter.RecorderClient(config.Recorder{URL: "https://127.0.0.1:1", TLS: c.tls})
+			_, err := assemble.RecorderClient(config.Recorder{URL: "https://127.0.0.1:1", TLS: c.tls})
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("RecorderClient: %v, want an error naming %s", err, c.want)
 			}

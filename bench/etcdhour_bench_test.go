@@ -40,12 +40,12 @@ func hourOps(b *testing.B, c *kit.Corpus) []kit.LeaderWrite {
 // lease) under the leader's key layout (cluster.Keys) — in event order, as
 // fast as etcd takes them (up to 40 events per txn, no two puts of one key
 // in a txn). Time is simulated: event i happens at i/200 s. Dedup leases
-// follow cluster.Term.DedupLease in simulated time: a new lease every
-// quarter of the 20-minute dedup window, and instead of waiting for a lease
-// to expire, the simulation revokes it when its simulated TTL ends (etcd's
-// expiry is a revoke: the same deletions and history). Handoff deletions of
-// keys that do not exist, health and membership records are left out (they
-// store nothing or next to nothing).
+// follow those of cluster.Term.CommitBatch in simulated time: a new lease
+// every quarter of the 20-minute dedup window, and instead of waiting for a
+// lease to expire, the simulation revokes it when its simulated TTL ends
+// (etcd's expiry is a revoke: the same deletions and history). Handoff
+// deletions of keys that do not exist, health and membership records are
+// left out (they store nothing or next to nothing).
 //
 // Two runs: compaction=none (etcd's default, the reference: what an
 // external etcd cluster does unless configured) and compaction=periodic-5m

@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/zccadapter/zccadapter/cluster"
+	"github.com/zccadapter/zccadapter/cluster/protocol"
 	"github.com/zccadapter/zccadapter/faultnet"
 )
 
@@ -19,7 +20,7 @@ import (
 func TestCampaignEndsWhenSessionLostBehindSilentEtcd(t *testing.T) {
 	e := startEtcd(t)
 	a := connect(t, e, "a")
-	ta, err := a.Campaign(t.Context(), cluster.Member{})
+	ta, err := a.Campaign(t.Context(), protocol.Member{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +53,7 @@ func TestCampaignEndsWhenSessionLostBehindSilentEtcd(t *testing.T) {
 	if r.err == nil {
 		t.Fatal("b won with a silent etcd")
 	}
-	if !errors.Is(r.err, cluster.ErrSessionLost) && !errors.Is(r.err, cluster.ErrFenced) {
+	if !errors.Is(r.err, protocol.ErrSessionLost) && !errors.Is(r.err, protocol.ErrFenced) {
 		t.Errorf("campaign error %v, want the session's", r.err)
 	}
 	if !ta.Valid() {

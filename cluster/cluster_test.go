@@ -16,6 +16,7 @@ import (
 
 	"github.com/zccadapter/zccadapter/auth"
 	"github.com/zccadapter/zccadapter/cluster"
+	"github.com/zccadapter/zccadapter/cluster/protocol"
 )
 
 func TestMain(m *testing.M) {
@@ -55,7 +56,7 @@ type result struct {
 func campaignAsync(ctx context.Context, c *cluster.Cluster) <-chan result {
 	ch := make(chan result, 1)
 	go func() {
-		t, err := c.Campaign(ctx, cluster.Member{Subscription: "sub-" + c.Config().Node})
+		t, err := c.Campaign(ctx, protocol.Member{Subscription: "sub-" + c.Config().Node})
 		ch <- result{t, err}
 	}()
 	return ch
@@ -76,7 +77,7 @@ func TestEpochIsTheCreateRevisionAndGuardsWrites(t *testing.T) {
 	e := startEtcd(t)
 	a, b := connect(t, e, "a"), connect(t, e, "b")
 	ctx := t.Context()
-	ta, err := a.Campaign(ctx, cluster.Member{})
+	ta, err := a.Campaign(ctx, protocol.Member{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +85,7 @@ func TestEpochIsTheCreateRevisionAndGuardsWrites(t *testing.T) {
 	if err != nil || len(resp.Kvs) != 1 || resp.Kvs[0].CreateRevision != ta.Epoch() {
 		t.Fatalf("epoch %d is not the create revision of %s: %v %v", ta.Epoch(), ta.LeaderKey(), resp, err)
 	}
-	if _, err := ta.Commit(ctx, clientv3.OpPut(a.Keys().Root()+"x", "1")); err != nil {
+	if _, err := ta.CommitOps(ctx, clientv3.OpPut(a.Keys().Root()+"x", "1")); err != nil {
 		t.Fatalf("leader commit: %v", err)
 	}
 	if node, epoch, _ := b.Leader(ctx); node != "a" || epoch != ta.Epoch() {
@@ -96,7 +97,7 @@ func TestEpochIsTheCreateRevisionAndGuardsWrites(t *testing.T) {
 	if _, err := a.Client().Delete(ctx, ta.LeaderKey()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ta.Commit(ctx, clientv3.OpPut(a.Keys().Root()+"x", "2")); !errors.Is(err, cluster.ErrNotLeader) {
+	if _, err := ta.CommitOps(ctx, clientv3.OpPut(a.Keys().Root()+"x", "2")); !errors.Is(err, protocol.ErrNotLeader) {
 		t.Fatalf("commit after losing the key: %v, want ErrNotLeader", err)
 	}
 	wait(t, ta.Done(), time.Second, "a's term to end")
@@ -116,7 +117,7 @@ func TestC08_StandbyWhoseSessionExpiredIsNotLeader(t *testing.T) {
 	e := startEtcd(t)
 	a, b := connect(t, e, "a"), connect(t, e, "b")
 	ctx := t.Context()
-	ta, err := a.Campaign(ctx, cluster.Member{})
+	ta, err := a.Campaign(ctx, protocol.Member{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +142,7 @@ func TestC08_StandbyWhoseSessionExpiredIsNotLeader(t *testing.T) {
 	if r.err == nil {
 		t.Fatalf("b won a campaign whose session had expired (epoch %d) while a leads (%d)", r.term.Epoch(), ta.Epoch())
 	}
-	if !errors.Is(r.err, cluster.ErrSessionLost) && !errors.Is(r.err, cluster.ErrPhantomLeader) {
+	if !errors.Is(r.err, protocol.ErrSessionLost) && !errors.Is(r.err, protocol.ErrPhantomLeader) {
 		t.Logf("b's campaign ended with %v", r.err)
 	}
 	if !ta.Valid() {
@@ -165,7 +166,7 @@ func TestC08_StandbyWhoseSessionExpiredIsNotLeader(t *testing.T) {
 func TestC09_LeaderFencesItselfWhenEtcdStops(t *testing.T) {
 	e := startEtcd(t)
 	a := connect(t, e, "a")
-	ta, err := a.Campaign(t.Context(), cluster.Member{})
+	ta, err := a.Campaign(t.Context(), protocol.Member{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +180,7 @@ func TestC09_LeaderFencesItselfWhenEtcdStops(t *testing.T) {
 	stoppedAt := time.Now()
 	wait(t, ta.Done(), 5*time.Second, "the leader to fence itself")
 	doneAt := time.Now()
-	if !errors.Is(ta.Err(), cluster.ErrFenced) && !errors.Is(ta.Err(), cluster.ErrSessionLost) {
+	if !errors.Is(ta.Err(), protocol.ErrFenced) && !errors.Is(ta.Err(), protocol.ErrSessionLost) {
 		t.Fatalf("term ended with %v, want ErrFenced", ta.Err())
 	}
 	// The lease can expire on the server no earlier than deadline + margin.
@@ -189,7 +190,7 @@ func TestC09_LeaderFencesItselfWhenEtcdStops(t *testing.T) {
 	if ta.Valid() {
 		t.Fatal("a fenced term still reports Valid")
 	}
-	if _, err := ta.Commit(t.Context()); !errors.Is(err, cluster.ErrFenced) {
+	if _, err := ta.CommitOps(t.Context()); !errors.Is(err, protocol.ErrFenced) {
 		t.Fatalf("commit after fencing: %v, want ErrFenced", err)
 	}
 	t.Logf("fenced %s after etcd stopped", doneAt.Sub(stoppedAt))

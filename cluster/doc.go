@@ -5,7 +5,9 @@
 // of the leader: engagement state, dedup log, handoff queue), the handoff of
 // events from a standby, the standby's mirror, node health and membership,
 // the shared OAuth token (the etcd implementation of auth.Store) and the
-// embedded etcd member.
+// embedded etcd member. It is the only package that speaks etcd; the node
+// runtime sees it through the etcd-free interfaces of package protocol
+// (Cluster.Protocol).
 //
 // Keys live under /<prefix>/<cluster>/ (DESIGN §4):
 //

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/url"
@@ -61,13 +62,9 @@ func StartEmbedded(cfg EmbedConfig) (*Embedded, error) {
 	}
 	ec := embed.NewConfig()
 	ec.Dir = cfg.Dir
-	if cfg.Name != "" {
-		ec.Name = cfg.Name
-	}
+	ec.Name = cmp.Or(cfg.Name, ec.Name)
 	parse := func(field, s, def string) (url.URL, error) {
-		if s == "" {
-			s = def
-		}
+		s = cmp.Or(s, def)
 		u, err := url.Parse(s)
 		if err != nil || u.Host == "" {
 			return url.URL{}, fmt.Errorf("embedded etcd: %s %q is not a URL", field, s)
@@ -117,17 +114,12 @@ func StartEmbedded(cfg EmbedConfig) (*Embedded, error) {
 	case r > 0:
 		ec.AutoCompactionMode, ec.AutoCompactionRetention = embed.CompactorModePeriodic, r.String()
 	}
-	ec.LogLevel = cfg.LogLevel
-	if ec.LogLevel == "" {
-		ec.LogLevel = "error"
-	}
+	ec.LogLevel = cmp.Or(cfg.LogLevel, "error")
 	if cfg.LogLevel == "" {
 		// Quiet by default: etcd logs its own shutdown as errors.
 		ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	}
-	if cfg.StartTimeout == 0 {
-		cfg.StartTimeout = 30 * time.Second
-	}
+	cfg.StartTimeout = cmp.Or(cfg.StartTimeout, 30*time.Second)
 	e, err := embed.StartEtcd(ec)
 	if err != nil {
 		return nil, fmt.Errorf("embedded etcd: %w", err)

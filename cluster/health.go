@@ -9,27 +9,14 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/zccadapter/zccadapter/cluster/protocol"
 )
 
-// Health is what a node publishes about its own subscription socket under
-// health/<node>, so the leader can tell whether a standby could do better
-// (DESIGN §4; case C-05: a leader whose socket is dead hands over to a
-// standby whose socket is healthy).
-type Health struct {
-	Node     string    `json:"node"`
-	SocketUp bool      `json:"socket_up"`
-	At       time.Time `json:"at"`
-}
-
-// HealthKey is a node's health key.
-func (k Keys) HealthKey(node string) string { return k.root + "health/" + node }
-
-// HealthPrefix is the prefix of every node's health record.
-func (k Keys) HealthPrefix() string { return k.root + "health/" }
-
-// HealthPublisher writes this node's Health under a lease of its own (TTL =
-// the session TTL, kept alive by the client), so a dead node's record
-// vanishes. Safe for concurrent use.
+// HealthPublisher writes this node's Health under health/<node>, under a
+// lease of its own (TTL = the session TTL, kept alive by the client), so a
+// dead node's record vanishes. It implements protocol.HealthPublisher. Safe
+// for concurrent use.
 type HealthPublisher struct {
 	c      *Cluster
 	mu     sync.Mutex
@@ -37,16 +24,20 @@ type HealthPublisher struct {
 	cancel context.CancelFunc
 }
 
-// NewHealthPublisher returns a publisher; Close revokes its lease.
+// NewHealthPublisher returns a publisher; Close revokes its lease. It does no
+// I/O.
 func (c *Cluster) NewHealthPublisher() *HealthPublisher { return &HealthPublisher{c: c} }
 
 // Publish writes h (Node is set to this node). It grants a lease on first
 // use and again after the old one was lost. ctx bounds the calls.
-func (p *HealthPublisher) Publish(ctx context.Context, h Health) error {
+func (p *HealthPublisher) Publish(ctx context.Context, h protocol.Health) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	h.Node = p.c.cfg.Node
-	b, _ := json.Marshal(h)
+	b, err := json.Marshal(h)
+	if err != nil {
+		return fmt.Errorf("encode health: %w", err)
+	}
 	for attempt := 0; attempt < 2; attempt++ {
 		if p.lease == clientv3.NoLease {
 			g, err := p.c.client.Grant(ctx, int64(p.c.cfg.SessionTTL/time.Second))
@@ -60,11 +51,11 @@ func (p *HealthPublisher) Publish(ctx context.Context, h Health) error {
 			}
 			p.lease, p.cancel = g.ID, cancel
 		}
-		_, err := p.c.client.Put(ctx, p.c.keys.HealthKey(h.Node), string(b), clientv3.WithLease(p.lease))
+		_, err := p.c.client.Put(ctx, p.c.keys.health(h.Node), string(b), clientv3.WithLease(p.lease))
 		if err == nil {
 			return nil
 		}
-		if !IsLeaseNotFound(err) {
+		if !isLeaseNotFound(err) {
 			return fmt.Errorf("publish health: %w", err)
 		}
 		p.cancel()
@@ -73,7 +64,8 @@ func (p *HealthPublisher) Publish(ctx context.Context, h Health) error {
 	return fmt.Errorf("publish health: lease lost twice")
 }
 
-// Close stops the keepalive and revokes the lease (bounded by ctx).
+// Close stops the keepalive and revokes the lease (bounded by ctx; the lease
+// expires by itself if that fails). Publish may be called again afterwards.
 func (p *HealthPublisher) Close(ctx context.Context) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -85,17 +77,18 @@ func (p *HealthPublisher) Close(ctx context.Context) {
 	p.lease = clientv3.NoLease
 }
 
-// PeersHealth returns the published health of every live node.
-func (c *Cluster) PeersHealth(ctx context.Context) (map[string]Health, error) {
-	resp, err := c.client.Get(ctx, c.keys.HealthPrefix(), clientv3.WithPrefix())
+// PeersHealth returns the published health of every live node, by node id;
+// records that do not decode are skipped. ctx bounds the read.
+func (c *Cluster) PeersHealth(ctx context.Context) (map[string]protocol.Health, error) {
+	resp, err := c.client.Get(ctx, c.keys.healthPrefix(), clientv3.WithPrefix())
 	if err != nil {
 		return nil, fmt.Errorf("read health: %w", err)
 	}
-	out := map[string]Health{}
+	out := map[string]protocol.Health{}
 	for _, kv := range resp.Kvs {
-		var h Health
+		var h protocol.Health
 		if json.Unmarshal(kv.Value, &h) == nil {
-			out[strings.TrimPrefix(string(kv.Key), c.keys.HealthPrefix())] = h
+			out[strings.TrimPrefix(string(kv.Key), c.keys.healthPrefix())] = h
 		}
 	}
 	return out, nil

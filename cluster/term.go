@@ -6,138 +6,21 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
-)
 
-// ErrSessionLost is a Term's Err when its lease stopped being refreshed
-// (etcd unreachable for longer than the TTL, or the lease was revoked).
-var ErrSessionLost = errors.New("cluster: session lease lost")
+	"github.com/zccadapter/zccadapter/cluster/protocol"
+)
 
 // errResigned is a Term's Err after Resign.
 var errResigned = errors.New("cluster: resigned")
 
-// Member is what a node registers under members/<node> for the life of its
-// session. Two live members with one Subscription is a configuration error.
-type Member struct {
-	Node         string    `json:"node"`
-	Subscription string    `json:"subscription"`
-	Version      string    `json:"version"`
-	Address      string    `json:"address"`
-	Since        time.Time `json:"since"`
-}
-
-// lease is one session: an etcd lease kept alive by concurrency.Session, plus
-// our own keepalive stream that records when each ack arrived, so the holder
-// knows its self-fencing deadline. One goroutine owns the ack stream; the
-// deadline is read atomically.
-type lease struct {
-	s        *concurrency.Session
-	ttl      time.Duration
-	margin   time.Duration
-	deadline atomic.Int64 // unix nanos: last ack + ttl − margin
-	lost     chan struct{}
-	lostErr  error
-	stop     context.CancelFunc
-	wg       sync.WaitGroup
-}
-
-func (c *Cluster) newLease(ctx context.Context) (*lease, error) {
-	ttlSec := int64((c.cfg.SessionTTL + time.Second/2) / time.Second)
-	sent := time.Now()
-	g, err := c.client.Grant(ctx, ttlSec)
-	if err != nil {
-		return nil, fmt.Errorf("grant session lease: %w", err)
-	}
-	s, err := concurrency.NewSession(c.client, concurrency.WithLease(g.ID), concurrency.WithTTL(int(ttlSec)))
-	if err != nil {
-		c.client.Revoke(context.WithoutCancel(ctx), g.ID) //nolint:errcheck // best effort; the lease expires anyway
-		return nil, fmt.Errorf("session: %w", err)
-	}
-	kctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	acks, err := c.client.KeepAlive(kctx, g.ID)
-	if err != nil {
-		stop()
-		s.Close()
-		return nil, fmt.Errorf("session keepalive: %w", err)
-	}
-	l := &lease{s: s, ttl: time.Duration(ttlSec) * time.Second, margin: c.cfg.FenceMargin,
-		lost: make(chan struct{}), stop: stop}
-	// The server set the expiry at grant time + TTL, which is after `sent`:
-	// counting from `sent` is conservative.
-	l.deadline.Store(sent.Add(l.ttl - l.margin).UnixNano())
-	l.wg.Add(1)
-	go l.track(kctx, acks)
-	return l, nil
-}
-
-// track owns the ack stream. It closes l.lost when the acks stop for good or
-// the fencing deadline passes without a new ack.
-func (l *lease) track(ctx context.Context, acks <-chan *clientv3.LeaseKeepAliveResponse) {
-	defer l.wg.Done()
-	timer := time.NewTimer(time.Until(time.Unix(0, l.deadline.Load())))
-	defer timer.Stop()
-	for {
-		select {
-		case resp, ok := <-acks:
-			if !ok {
-				l.lose(ErrSessionLost)
-				// Drain nothing more; wait for stop.
-				<-ctx.Done()
-				return
-			}
-			// The ack proves the server renewed the lease before now, so
-			// it expires no later than now + TTL.
-			d := time.Now().Add(time.Duration(resp.TTL)*time.Second - l.margin)
-			l.deadline.Store(d.UnixNano())
-			timer.Reset(time.Until(d))
-		case <-timer.C:
-			if time.Now().UnixNano() >= l.deadline.Load() {
-				l.lose(ErrFenced)
-				<-ctx.Done()
-				return
-			}
-			timer.Reset(time.Until(time.Unix(0, l.deadline.Load())))
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
-func (l *lease) lose(err error) {
-	select {
-	case <-l.lost:
-	default:
-		l.lostErr = err
-		close(l.lost)
-	}
-}
-
-func (l *lease) valid() bool {
-	select {
-	case <-l.lost:
-		return false
-	default:
-	}
-	return time.Now().UnixNano() < l.deadline.Load()
-}
-
-// close stops tracking and revokes the lease (bounded by ctx). Idempotent
-// enough for our single caller per lease.
-func (l *lease) close(ctx context.Context) error {
-	l.stop()
-	l.wg.Wait()
-	l.s.Orphan()
-	_, err := l.s.Client().Revoke(ctx, l.s.Lease())
-	return err
-}
-
 // Term is one period of leadership, with its epoch: the create revision of
-// the node's election key. All leader work must derive from Context() and
-// stop when Done() closes. Safe for concurrent use.
+// the node's election key. It implements protocol.Term, whose docs hold its
+// contract. All leader work must derive from Context() and stop when it is
+// cancelled. Safe for concurrent use.
 type Term struct {
 	c        *Cluster
 	l        *lease
@@ -150,24 +33,24 @@ type Term struct {
 	errMu    sync.Mutex
 	err      error
 	wg       sync.WaitGroup
-	elected  time.Time
 	resignMu sync.Mutex
 	dedupMu  sync.Mutex
 	dedupID  clientv3.LeaseID
 	dedupAt  time.Time
 }
 
-// Campaign registers m as a member and blocks until this node is elected
-// leader, returning its Term. Each call uses a new session (a new lease): a
-// new term never reuses the session of an old one.
+// Campaign registers m as a member (Node set to this node, Since to now when
+// zero) and blocks until this node is elected leader, returning its Term.
+// Each call uses a new session (a new lease): a new term never reuses the
+// session of an old one.
 //
 // ctx ends the wait; Campaign then returns ctx.Err() and revokes the
 // session. If the session is lost while waiting (etcd unreachable longer than
-// the TTL) Campaign returns ErrSessionLost. If etcd reports success but the
-// node's key or session is gone (the etcd trap of DESIGN §4, case C-08),
-// Campaign returns ErrPhantomLeader. After any error the caller may simply
-// call Campaign again.
-func (c *Cluster) Campaign(ctx context.Context, m Member) (*Term, error) {
+// the TTL) Campaign returns protocol.ErrSessionLost (or protocol.ErrFenced).
+// If etcd reports success but the node's key or session is gone (the etcd
+// trap of DESIGN §4, case C-08), Campaign returns protocol.ErrPhantomLeader.
+// After any error the caller may simply call Campaign again.
+func (c *Cluster) Campaign(ctx context.Context, m protocol.Member) (*Term, error) {
 	l, err := c.newLease(ctx)
 	if err != nil {
 		return nil, err
@@ -182,7 +65,10 @@ func (c *Cluster) Campaign(ctx context.Context, m Member) (*Term, error) {
 	if m.Since.IsZero() {
 		m.Since = time.Now().UTC()
 	}
-	mb, _ := json.Marshal(m)
+	mb, err := json.Marshal(m)
+	if err != nil {
+		return fail(fmt.Errorf("encode member: %w", err))
+	}
 	if _, err := c.client.Put(ctx, c.keys.Member(c.cfg.Node), string(mb), clientv3.WithLease(l.s.Lease())); err != nil {
 		return fail(fmt.Errorf("register member: %w", err))
 	}
@@ -247,7 +133,7 @@ func (c *Cluster) Campaign(ctx context.Context, m Member) (*Term, error) {
 	// Verify before acting: our key exists under our live lease with the
 	// revision Campaign reported, and it is the oldest key of the election.
 	if !l.valid() {
-		return fail(ErrPhantomLeader)
+		return fail(protocol.ErrPhantomLeader)
 	}
 	vctx, vcancel := context.WithTimeout(ctx, c.cfg.SessionTTL)
 	defer vcancel()
@@ -257,10 +143,10 @@ func (c *Cluster) Campaign(ctx context.Context, m Member) (*Term, error) {
 	}
 	if len(resp.Kvs) == 0 || string(resp.Kvs[0].Key) != el.Key() ||
 		resp.Kvs[0].CreateRevision != el.Rev() || clientv3.LeaseID(resp.Kvs[0].Lease) != l.s.Lease() {
-		return fail(ErrPhantomLeader)
+		return fail(protocol.ErrPhantomLeader)
 	}
 
-	t := &Term{c: c, l: l, el: el, epoch: el.Rev(), key: el.Key(), done: make(chan struct{}), elected: time.Now()}
+	t := &Term{c: c, l: l, el: el, epoch: el.Rev(), key: el.Key(), done: make(chan struct{})}
 	t.ctx, t.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	t.wg.Add(1)
 	go func() {
@@ -292,20 +178,13 @@ func (t *Term) end(err error) {
 // carries it.
 func (t *Term) Epoch() int64 { return t.epoch }
 
-// LeaderKey is the term's election key.
-func (t *Term) LeaderKey() string { return t.key }
-
-// Elected is when Campaign observed the election (local clock).
-func (t *Term) Elected() time.Time { return t.elected }
-
-// Context is cancelled when the term ends, for any reason.
+// Context is cancelled when the term ends, for any reason: the session was
+// lost, the fencing deadline passed, Lose was called or Resign began.
 func (t *Term) Context() context.Context { return t.ctx }
 
-// Done is closed when the term ends: the session was lost, the fencing
-// deadline passed, Lose was called or Resign began.
-func (t *Term) Done() <-chan struct{} { return t.done }
-
-// Err says why the term ended (nil while it lasts).
+// Err says why the term ended (nil while it lasts): protocol.ErrSessionLost,
+// protocol.ErrFenced, protocol.ErrNotLeader, the error given to Lose, or,
+// after Resign, an error of its own.
 func (t *Term) Err() error {
 	t.errMu.Lock()
 	defer t.errMu.Unlock()
@@ -331,27 +210,6 @@ func (t *Term) Valid() bool {
 // The caller then stops leader work and calls Resign.
 func (t *Term) Lose(err error) { t.end(err) }
 
-// Commit runs ops in one etcd transaction guarded by
-// CreateRevision(leaderKey) == epoch (DESIGN §4). It returns ErrFenced
-// without writing when the deadline has passed, and ErrNotLeader (ending the
-// term) when the guard fails. ctx bounds the call.
-func (t *Term) Commit(ctx context.Context, ops ...clientv3.Op) (*clientv3.TxnResponse, error) {
-	if !t.Valid() {
-		return nil, ErrFenced
-	}
-	resp, err := t.c.client.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(t.key), "=", t.epoch)).
-		Then(ops...).Commit()
-	if err != nil {
-		return nil, fmt.Errorf("leader txn: %w", err)
-	}
-	if !resp.Succeeded {
-		t.end(ErrNotLeader)
-		return nil, ErrNotLeader
-	}
-	return resp, nil
-}
-
 // Resign ends the term and gives up leadership: it deletes the election key
 // (guarded by the epoch) and revokes the session lease, so a standby's
 // Campaign returns at once. The caller must have stopped every piece of
@@ -376,32 +234,4 @@ func (t *Term) Resign(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// Members lists the live members of the cluster.
-func (c *Cluster) Members(ctx context.Context) ([]Member, error) {
-	resp, err := c.client.Get(ctx, c.keys.Members(), clientv3.WithPrefix())
-	if err != nil {
-		return nil, fmt.Errorf("list members: %w", err)
-	}
-	out := make([]Member, 0, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
-		var m Member
-		if json.Unmarshal(kv.Value, &m) == nil {
-			out = append(out, m)
-		}
-	}
-	return out, nil
-}
-
-// Leader returns the current leader's node id and epoch, or "" if none.
-func (c *Cluster) Leader(ctx context.Context) (string, int64, error) {
-	resp, err := c.client.Get(ctx, c.keys.Election(), clientv3.WithFirstCreate()...)
-	if err != nil {
-		return "", 0, fmt.Errorf("read leader: %w", err)
-	}
-	if len(resp.Kvs) == 0 {
-		return "", 0, nil
-	}
-	return string(resp.Kvs[0].Value), resp.Kvs[0].CreateRevision, nil
 }

@@ -21,17 +21,17 @@ import (
 
 // Errors of the token store.
 var (
-	// ErrTokenUnreadable is returned by Load when the stored token cannot be
+	// errTokenUnreadable is returned by Load when the stored token cannot be
 	// decrypted: the node's client secret differs from the one that wrote it.
 	// It matches auth.ErrTokenUnreadable. Update passes nil to fn then, so
 	// after a secret rotation the next fetch (or `zccadapter auth exchange`)
 	// replaces the token.
-	ErrTokenUnreadable = fmt.Errorf("cluster: shared token cannot be decrypted with this node's client secret: %w", auth.ErrTokenUnreadable)
-	// ErrTokenConflict is returned by TokenStore.Update when the token key
+	errTokenUnreadable = fmt.Errorf("cluster: shared token cannot be decrypted with this node's client secret: %w", auth.ErrTokenUnreadable)
+	// errTokenConflict is returned by TokenStore.Update when the token key
 	// changed between the read that fn saw and the write (a writer outside
 	// the lock, or a lock lost with its session): fn's token is not stored
 	// and not returned. The caller reads the store again.
-	ErrTokenConflict = errors.New("cluster: shared token changed during the update; not stored")
+	errTokenConflict = errors.New("cluster: shared token changed during the update; not stored")
 )
 
 // tokenWriteBudget bounds the write of a token once fn has produced it. The
@@ -93,21 +93,21 @@ func (s *TokenStore) seal(t *oauth2.Token) (string, error) {
 	if _, err := rand.Read(nonce); err != nil {
 		return "", err
 	}
-	return string(s.aead.Seal(nonce, nonce, plain, []byte(s.c.keys.Token()))), nil
+	return string(s.aead.Seal(nonce, nonce, plain, []byte(s.c.keys.token()))), nil
 }
 
 func (s *TokenStore) open(b []byte) (*oauth2.Token, error) {
 	n := s.aead.NonceSize()
 	if len(b) < n {
-		return nil, ErrTokenUnreadable
+		return nil, errTokenUnreadable
 	}
-	plain, err := s.aead.Open(nil, b[:n], b[n:], []byte(s.c.keys.Token()))
+	plain, err := s.aead.Open(nil, b[:n], b[n:], []byte(s.c.keys.token()))
 	if err != nil {
-		return nil, ErrTokenUnreadable
+		return nil, errTokenUnreadable
 	}
 	var st storedToken
 	if err := json.Unmarshal(plain, &st); err != nil {
-		return nil, ErrTokenUnreadable
+		return nil, errTokenUnreadable
 	}
 	t := &oauth2.Token{AccessToken: st.AccessToken, TokenType: st.TokenType, RefreshToken: st.RefreshToken, Expiry: st.Expiry}
 	if st.Scope != "" {
@@ -117,7 +117,8 @@ func (s *TokenStore) open(b []byte) (*oauth2.Token, error) {
 }
 
 // Load returns the stored token, or nil with no error if there is none.
-// ctx bounds the read. ErrTokenUnreadable: sealed with another secret.
+// ctx bounds the read. An error matching auth.ErrTokenUnreadable means the
+// token was sealed with another client secret.
 func (s *TokenStore) Load(ctx context.Context) (*oauth2.Token, error) {
 	t, _, err := s.load(ctx)
 	return t, err
@@ -126,7 +127,7 @@ func (s *TokenStore) Load(ctx context.Context) (*oauth2.Token, error) {
 // load returns the stored token and the token key's mod revision (0 when
 // there is no key). The revision is valid even when the token is unreadable.
 func (s *TokenStore) load(ctx context.Context) (*oauth2.Token, int64, error) {
-	resp, err := s.c.client.Get(ctx, s.c.keys.Token())
+	resp, err := s.c.client.Get(ctx, s.c.keys.token())
 	if err != nil {
 		return nil, 0, fmt.Errorf("read token: %w", err)
 	}
@@ -146,8 +147,8 @@ func (s *TokenStore) load(ctx context.Context) (*oauth2.Token, int64, error) {
 // it, not a check of the mutex: if the mutex was lost (its session expired
 // while etcd was unreachable) but nobody wrote the key, the rotated refresh
 // token fn obtained is still the successor of the stored one and is stored;
-// if somebody did write, ErrTokenConflict is returned and fn's token is
-// dropped.
+// if somebody did write, an error is returned (the token changed during the
+// update) and fn's token is dropped; the caller reads the store again.
 //
 // ctx bounds the session, the lock wait and the read; fn gets its own use of
 // ctx. Once fn has returned a token, the write runs under its own 5 s budget
@@ -165,13 +166,13 @@ func (s *TokenStore) Update(ctx context.Context, fn func(cur *oauth2.Token) (*oa
 		return nil, fmt.Errorf("token lock session: %w", err)
 	}
 	defer sess.Close()
-	mu := concurrency.NewMutex(sess, s.c.keys.TokenLock())
+	mu := concurrency.NewMutex(sess, s.c.keys.tokenLock())
 	if err := mu.Lock(ctx); err != nil {
 		return nil, fmt.Errorf("token lock: %w", err)
 	}
 	defer mu.Unlock(context.WithoutCancel(ctx)) //nolint:errcheck // the session close releases it too
 	cur, rev, err := s.load(ctx)
-	if err != nil && !errors.Is(err, ErrTokenUnreadable) {
+	if err != nil && !errors.Is(err, errTokenUnreadable) {
 		return nil, err
 	}
 	next, err := fn(cur)
@@ -190,14 +191,14 @@ func (s *TokenStore) Update(ctx context.Context, fn func(cur *oauth2.Token) (*oa
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tokenWriteBudget)
 	defer cancel()
-	key := s.c.keys.Token()
+	key := s.c.keys.token()
 	resp, err := s.c.client.Txn(wctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
 		Then(clientv3.OpPut(key, val)).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("write token: %w", err)
 	}
 	if !resp.Succeeded {
-		return nil, ErrTokenConflict
+		return nil, errTokenConflict
 	}
 	return next, nil
 }

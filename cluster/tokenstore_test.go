@@ -15,6 +15,7 @@ import (
 	"github.com/zccadapter/zccadapter/auth"
 	"github.com/zccadapter/zccadapter/auth/authtest"
 	"github.com/zccadapter/zccadapter/cluster"
+	"github.com/zccadapter/zccadapter/redact"
 )
 
 const (
@@ -266,7 +267,7 @@ func TestC07_LostRefreshReplyTwoNodes(t *testing.T) {
 	}
 	for _, s := range append(z.Issued(), tsClientSecret) {
 		if strings.Contains(logs.String(), s) {
-			t.Fatalf("logs leak a secret (%s)", auth.Tail(s))
+			t.Fatalf("logs leak a secret (%s)", redact.Tail(s))
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/zccadapter/zccadapter/cluster"
+	"github.com/zccadapter/zccadapter/cluster/protocol"
 	"github.com/zccadapter/zccadapter/config"
 )
 
@@ -154,7 +155,7 @@ type run struct {
 	zoomDate  *dateSample // from zoom.token
 	cl        *cluster.Cluster
 	endpoints []string
-	members   []cluster.Member // nil when unknown
+	members   []protocol.Member // nil when unknown
 }
 
 // Run checks cfg's node and its cluster and returns every check's result

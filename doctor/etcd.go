@@ -16,8 +16,9 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/zccadapter/zccadapter/adapter"
+	"github.com/zccadapter/zccadapter/adapter/assemble"
 	"github.com/zccadapter/zccadapter/cluster"
+	"github.com/zccadapter/zccadapter/cluster/protocol"
 	"github.com/zccadapter/zccadapter/config"
 	"github.com/zccadapter/zccadapter/redact"
 )
@@ -34,10 +35,10 @@ func Endpoints(cfg *config.Config) []string {
 	return []string{"127.0.0.1:2379"}
 }
 
-// ClusterConfig is adapter.ClusterConfig for a tool that reads the cluster:
+// ClusterConfig is assemble.ClusterConfig for a tool that reads the cluster:
 // cfg's endpoints (see Endpoints) and a dial timeout.
 func ClusterConfig(cfg *config.Config, dialTimeout time.Duration) cluster.Config {
-	cc := adapter.ClusterConfig(cfg, Endpoints(cfg))
+	cc := assemble.ClusterConfig(cfg, Endpoints(cfg))
 	cc.DialTimeout = dialTimeout
 	return cc
 }
@@ -326,7 +327,7 @@ func (r *run) checkSharedSubscription(ctx context.Context) Result {
 
 // SharedSubscriptions describes each subscription held by two or more of
 // members, e.g. "nodes a, b share subscription sub-a"; nil when none.
-func SharedSubscriptions(members []cluster.Member) []string {
+func SharedSubscriptions(members []protocol.Member) []string {
 	by := map[string][]string{}
 	for _, m := range members {
 		if m.Subscription != "" {

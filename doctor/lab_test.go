@@ -8,8 +8,9 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/zccadapter/zccadapter/adapter"
+	"github.com/zccadapter/zccadapter/adapter/assemble"
 	"github.com/zccadapter/zccadapter/cluster"
+	"github.com/zccadapter/zccadapter/cluster/protocol"
 	"github.com/zccadapter/zccadapter/config"
 	"github.com/zccadapter/zccadapter/internal/labtest"
 	"github.com/zccadapter/zccadapter/sim/zoom"
@@ -42,7 +43,7 @@ func (l *lab) start(name string) *labtest.Node {
 // running node's campaign does, and keeps it until the test ends.
 func (l *lab) register(node, subscription, address string) {
 	l.T.Helper()
-	cl, err := cluster.Connect(l.T.Context(), adapter.ClusterConfig(l.Config(node), l.Etcd.Endpoints()), l.Log)
+	cl, err := cluster.Connect(l.T.Context(), assemble.ClusterConfig(l.Config(node), l.Etcd.Endpoints()), l.Log)
 	if err != nil {
 		l.T.Fatal(err)
 	}
@@ -51,7 +52,7 @@ func (l *lab) register(node, subscription, address string) {
 	if err != nil {
 		l.T.Fatal(err)
 	}
-	b, _ := json.Marshal(cluster.Member{Node: node, Subscription: subscription, Version: "v-test", Address: address,
+	b, _ := json.Marshal(protocol.Member{Node: node, Subscription: subscription, Version: "v-test", Address: address,
 		Since: time.Now().UTC()})
 	if _, err := cl.Client().Put(l.T.Context(), cl.Keys().Member(node), string(b), clientv3.WithLease(lease.ID)); err != nil {
 		l.T.Fatal(err)

@@ -10,7 +10,7 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/zccadapter/zccadapter/adapter"
+	"github.com/zccadapter/zccadapter/adapter/assemble"
 	"github.com/zccadapter/zccadapter/config"
 	"github.com/zccadapter/zccadapter/rcapi"
 	"github.com/zccadapter/zccadapter/redact"
@@ -39,7 +39,7 @@ type RecorderProbe struct {
 // RecorderProbe with Reachable false, an Error and a Fix.
 func ProbeRecorder(ctx context.Context, rc config.Recorder, timeout time.Duration) RecorderProbe {
 	p := RecorderProbe{URL: redact.URL(rc.URL)}
-	hc, err := adapter.RecorderClient(rc)
+	hc, err := assemble.RecorderClient(rc)
 	if err != nil {
 		p.Error, p.Fix = err.Error(), "fix recorder.tls.ca_file, cert_file and key_file (PEM files readable by this user)"
 		return p

@@ -14,6 +14,7 @@ import (
 
 	"github.com/zccadapter/zccadapter/adapter"
 	"github.com/zccadapter/zccadapter/cluster"
+	"github.com/zccadapter/zccadapter/cluster/protocol"
 	"github.com/zccadapter/zccadapter/config"
 )
 
@@ -146,7 +147,7 @@ func Survey(ctx context.Context, cl *cluster.Cluster, cfg *config.Config, opts S
 	return v, nil
 }
 
-func hasNode(ms []cluster.Member, node string) bool {
+func hasNode(ms []protocol.Member, node string) bool {
 	for _, m := range ms {
 		if m.Node == node {
 			return true

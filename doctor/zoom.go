@@ -296,10 +296,7 @@ func readFrame(ctx context.Context, conn *websocket.Conn) (events.Frame, error) 
 
 // fetchStatus GETs a node's /status.
 func fetchStatus(ctx context.Context, hc *http.Client, addr string, timeout time.Duration) (adapter.NodeStatus, string, error) {
-	var doc struct {
-		adapter.NodeStatus
-		Version string `json:"version"`
-	}
+	var doc adapter.StatusDoc
 	if addr == "" {
 		return doc.NodeStatus, "", errors.New("no address in the membership record")
 	}
@@ -315,7 +312,7 @@ func fetchStatus(ctx context.Context, hc *http.Client, addr string, timeout time
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return doc.NodeStatus, "", fmt.Errorf("GET /status: %w", stripURL(err))
+		return doc.NodeStatus, "", fmt.Errorf("GET /status: %w", redact.Error(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -326,10 +323,6 @@ func fetchStatus(ctx context.Context, hc *http.Client, addr string, timeout time
 	}
 	return doc.NodeStatus, doc.Version, nil
 }
-
-// stripURL drops the URL from a transport error: [redact.Error] without
-// secrets. Only fetchStatus still calls it by this name.
-func stripURL(err error) error { return redact.Error(err) }
 
 func hostOf(raw string) string {
 	u, err := url.Parse(raw)

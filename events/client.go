@@ -61,11 +61,6 @@ type ClientConfig struct {
 	// token (build_connection success:false, or HTTP 401/403 on the handshake)
 	// the client calls Tokens.Invalidate with that token before backing off.
 	Tokens auth.TokenSource
-	// Handler is called for each parsed message event, unknown names included
-	// (Event.Known false), in arrival order, on the read goroutine: while it
-	// runs no frame is read, so it must not block long (the watchdog counts
-	// the time). nil means events are only counted.
-	Handler func(*Event)
 	// HeartbeatInterval is the period of the {"module":"heartbeat"} text frames
 	// the client sends. Default 30 s; must be less than WatchdogTimeout.
 	HeartbeatInterval time.Duration
@@ -207,7 +202,7 @@ type ClientStatus struct {
 	// AuthFailures counts rejected tokens (build_connection success:false,
 	// HTTP 401/403 on the handshake).
 	AuthFailures int64
-	// Events counts events handed to Handler, unknown names included.
+	// Events counts events handed to Run's deliver, unknown names included.
 	Events int64
 	// Malformed counts frames and events that failed to parse.
 	Malformed int64
@@ -230,8 +225,9 @@ type ClientStatus struct {
 // Client keeps one event-subscription WebSocket open (PROTOCOL.md §1): it
 // dials with a token in the query string, checks build_connection, sends
 // heartbeats, force-closes a silent socket and reconnects with backoff, and
-// hands each event to ClientConfig.Handler. Run does the work; Status and
-// SubscriptionID are safe for concurrent use at any time.
+// hands each event to the deliver function its caller passed to Run. Run
+// does the work; Status and SubscriptionID are safe for concurrent use at
+// any time.
 type Client struct {
 	cfg       ClientConfig
 	base      *url.URL // cfg.URL parsed; carries no token, and always a query
@@ -290,7 +286,13 @@ func (c *Client) Status() ClientStatus {
 // never returned: they are logged (redacted), counted in Status and retried.
 // Run joins every goroutine it starts before it returns. One Run at a time:
 // a concurrent call returns ErrRunning; a Client may be Run again afterwards.
-func (c *Client) Run(ctx context.Context) error {
+//
+// deliver is called for each parsed message event, unknown names included
+// (Event.Known false), in arrival order, on the read goroutine, never after
+// Run returned: while it runs no frame is read, so a deliver that blocks
+// holds the socket's reader (the watchdog counts the time, and a long block
+// ends the connection). nil means events are only counted.
+func (c *Client) Run(ctx context.Context, deliver func(*Event)) error {
 	if !c.running.CompareAndSwap(false, true) {
 		return ErrRunning
 	}
@@ -307,7 +309,7 @@ func (c *Client) Run(ctx context.Context) error {
 		if attempt > 0 {
 			c.update(func(s *ClientStatus) { s.Reconnects++ })
 		}
-		res := c.session(ctx)
+		res := c.session(ctx, deliver)
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -342,6 +344,7 @@ type connState struct {
 	last        atomic.Int64 // time.Duration since start of the last frame
 	established atomic.Bool
 	events      atomic.Int64
+	deliver     func(*Event) // Run's deliver; may be nil
 }
 
 func (s *connState) touch()              { s.last.Store(int64(time.Since(s.start))) }
@@ -357,7 +360,7 @@ type readResult struct {
 
 // session runs one connection attempt to its end. It returns when the
 // connection is over and every goroutine it started has ended.
-func (c *Client) session(ctx context.Context) sessionResult {
+func (c *Client) session(ctx context.Context, deliver func(*Event)) sessionResult {
 	tctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
 	tok, err := c.cfg.Tokens.Token(tctx)
 	cancel()
@@ -377,7 +380,7 @@ func (c *Client) session(ctx context.Context) sessionResult {
 	u.RawQuery += "&access_token=" + url.QueryEscape(secret)
 	dialURL := u.String()
 
-	cs := &connState{start: time.Now()}
+	cs := &connState{start: time.Now(), deliver: deliver}
 	onControl := func(context.Context, []byte) { cs.touch(); c.noteFrame() }
 	raw := &rawConns{}
 	dctx, cancel := context.WithTimeout(context.WithValue(ctx, rawConnsKey{}, raw), c.cfg.DialTimeout)
@@ -584,7 +587,7 @@ func (c *Client) readLoop(ctx context.Context, conn *websocket.Conn, cs *connSta
 }
 
 // handleMessage verifies (when a secret token is configured) and parses a
-// message frame's event and hands it to the Handler.
+// message frame's event and hands it to the connection's deliver.
 func (c *Client) handleMessage(f Frame, cs *connState) {
 	if c.cfg.SecretToken != "" && !VerifySignature(c.cfg.SecretToken, f) {
 		c.update(func(s *ClientStatus) { s.BadSignatures++ })
@@ -610,8 +613,8 @@ func (c *Client) handleMessage(f Frame, cs *connState) {
 		name := redact.Truncate(ev.Name, 128)
 		c.once(zerolog.InfoLevel, "unknown:"+name).Str("event", name).Msg("unknown event name; delivered with Known=false")
 	}
-	if c.cfg.Handler != nil {
-		c.cfg.Handler(ev)
+	if cs.deliver != nil {
+		cs.deliver(ev)
 	}
 }
 

@@ -272,7 +272,7 @@ func baseConfig(t *testing.T, rawURL string, tokens *fakeTokens, log zerolog.Log
 // runClient starts Run and returns a stop function that cancels it and
 // returns Run's error and how long it took to return. stop also runs at
 // cleanup.
-func runClient(t *testing.T, cfg ClientConfig) (*Client, func() (error, time.Duration)) {
+func runClient(t *testing.T, cfg ClientConfig, deliver func(*Event)) (*Client, func() (error, time.Duration)) {
 	t.Helper()
 	c, err := NewClient(cfg)
 	if err != nil {
@@ -280,7 +280,7 @@ func runClient(t *testing.T, cfg ClientConfig) (*Client, func() (error, time.Dur
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
+	go func() { done <- c.Run(ctx, deliver) }()
 	var once sync.Once
 	var runErr error
 	var took time.Duration
@@ -420,8 +420,7 @@ func TestC03_TokenInQueryOnly(t *testing.T) {
 	tokens := newFakeTokens(t, "tok", false)
 	got := make(chan *Event, 10)
 	cfg := baseConfig(t, fz.url()+"&region=eu#frag", tokens, log)
-	cfg.Handler = func(ev *Event) { got <- ev }
-	c, _ := runClient(t, cfg)
+	c, _ := runClient(t, cfg, func(ev *Event) { got <- ev })
 
 	di := recv(t, fz.dials, "the dial")
 	if tok := di.query.Get("access_token"); tok != "tok-1" {
@@ -460,7 +459,7 @@ func TestHeartbeatsAtInterval(t *testing.T) {
 	})
 	cfg := baseConfig(t, fz.url(), newFakeTokens(t, "tok", false), log)
 	cfg.HeartbeatInterval = 20 * time.Millisecond
-	runClient(t, cfg)
+	runClient(t, cfg, nil)
 
 	var times []time.Time
 	for range 5 {
@@ -496,8 +495,7 @@ func TestMessagesDeliveredInOrder(t *testing.T) {
 	})
 	got := make(chan *Event, 2*n)
 	cfg := baseConfig(t, fz.url(), newFakeTokens(t, "tok", false), log)
-	cfg.Handler = func(ev *Event) { got <- ev }
-	c, _ := runClient(t, cfg)
+	c, _ := runClient(t, cfg, func(ev *Event) { got <- ev })
 
 	want := 0
 	for want < n {
@@ -578,7 +576,7 @@ func TestC04_FailureFrameInvalidatesToken(t *testing.T) {
 			tokens := newFakeTokens(t, "tok", true)
 			cfg := baseConfig(t, fz.url(), tokens, log)
 			cfg.MinBackoff, cfg.MaxBackoff = 100*time.Millisecond, 200*time.Millisecond
-			c, _ := runClient(t, cfg)
+			c, _ := runClient(t, cfg, nil)
 
 			first := recv(t, fz.dials, "first dial")
 			if tok := recv(t, connected, "the reconnect"); tok != "tok-2" {
@@ -618,7 +616,7 @@ func TestC04_RejectedTokenNoHotLoop(t *testing.T) {
 	tokens := newFakeTokens(t, "tok", true)
 	cfg := baseConfig(t, fz.url(), tokens, log)
 	cfg.MinBackoff, cfg.MaxBackoff = 20*time.Millisecond, 160*time.Millisecond
-	c, stop := runClient(t, cfg)
+	c, stop := runClient(t, cfg, nil)
 
 	const dials = 8
 	var at []time.Time
@@ -669,8 +667,7 @@ func TestC05_WatchdogClosesSilentServer(t *testing.T) {
 	healthy := make(chan *Event, 1)
 	cfg := baseConfig(t, fz.url(), newFakeTokens(t, "tok", false), log)
 	cfg.HeartbeatInterval, cfg.WatchdogTimeout = 30*time.Millisecond, 300*time.Millisecond
-	cfg.Handler = func(ev *Event) { healthy <- ev }
-	c, _ := runClient(t, cfg)
+	c, _ := runClient(t, cfg, func(ev *Event) { healthy <- ev })
 
 	end := recv(t, silent, "the client to close the silent socket")
 	if held := end.closed.Sub(end.accepted); held < cfg.WatchdogTimeout {
@@ -696,8 +693,7 @@ func TestC12_LargeEventFrameIsRead(t *testing.T) {
 	})
 	got := make(chan *Event, 1)
 	cfg := baseConfig(t, fz.url(), newFakeTokens(t, "tok", false), log)
-	cfg.Handler = func(ev *Event) { got <- ev }
-	c, _ := runClient(t, cfg)
+	c, _ := runClient(t, cfg, func(ev *Event) { got <- ev })
 
 	ev := recv(t, got, "the 200 KiB event")
 	if ev.Engagement.EngagementID != "eng-big" || !strings.Contains(string(ev.Object), big) {
@@ -725,8 +721,7 @@ func TestC12_OversizeFrameLoggedOnceAsConfigError(t *testing.T) {
 	done := make(chan *Event, 10)
 	cfg := baseConfig(t, fz.url(), newFakeTokens(t, "tok", false), log)
 	cfg.ReadLimit = 64 << 10
-	cfg.Handler = func(ev *Event) { done <- ev }
-	c, _ := runClient(t, cfg)
+	c, _ := runClient(t, cfg, func(ev *Event) { done <- ev })
 
 	recv(t, done, "the event on the third connection")
 	st := c.Status()
@@ -762,8 +757,7 @@ func TestC13_IdleSocketStaysOpenWhileHeartbeatsFlow(t *testing.T) {
 	// Idle for many watchdog periods and far longer than the dial timeout (a
 	// dial context that leaked into the connection would kill it).
 	cfg.HeartbeatInterval, cfg.WatchdogTimeout, cfg.DialTimeout = 20*time.Millisecond, 600*time.Millisecond, 100*time.Millisecond
-	cfg.Handler = func(ev *Event) { got <- ev }
-	c, _ := runClient(t, cfg)
+	c, _ := runClient(t, cfg, func(ev *Event) { got <- ev })
 
 	start := time.Now()
 	for range 100 {
@@ -797,7 +791,7 @@ func TestC14_CloseWithinBudgetWhenPeerStopsReading(t *testing.T) {
 	cfg := baseConfig(t, fz.url(), newFakeTokens(t, "tok", false), log)
 	cfg.CloseTimeout = 200 * time.Millisecond
 	cfg.WatchdogTimeout = time.Minute
-	_, stop := runClient(t, cfg)
+	_, stop := runClient(t, cfg, nil)
 	recv(t, accepted, "the connection")
 
 	err, took := stop()
@@ -862,7 +856,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 			tokens := newFakeTokens(t, "x", true)
 			tokens.prefix = secret // every token starts with the secret
 			cfg := baseConfig(t, target, tokens, log)
-			c, stop := runClient(t, cfg)
+			c, stop := runClient(t, cfg, nil)
 			// Three token fetches = at least two failed attempts fully logged.
 			for range 3 {
 				recv(t, tokens.calls, "a token fetch")
@@ -894,9 +888,9 @@ func TestRunTwiceReturnsErrRunning(t *testing.T) {
 		accepted <- struct{}{}
 		_ = z.serveHeartbeats(1, nil)
 	})
-	c, stop := runClient(t, baseConfig(t, fz.url(), newFakeTokens(t, "tok", false), log))
+	c, stop := runClient(t, baseConfig(t, fz.url(), newFakeTokens(t, "tok", false), log), nil)
 	recv(t, accepted, "the connection")
-	if err := c.Run(t.Context()); !errors.Is(err, ErrRunning) {
+	if err := c.Run(t.Context(), nil); !errors.Is(err, ErrRunning) {
 		t.Errorf("second Run = %v; want ErrRunning", err)
 	}
 	if err, _ := stop(); !errors.Is(err, context.Canceled) {
@@ -905,7 +899,7 @@ func TestRunTwiceReturnsErrRunning(t *testing.T) {
 	// A stopped Client may run again.
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
+	go func() { done <- c.Run(ctx, nil) }()
 	recv(t, accepted, "the second run's connection")
 	cancel()
 	if err := recv(t, done, "Run to return"); !errors.Is(err, context.Canceled) {
@@ -927,8 +921,7 @@ func TestFirstFrameMustBeBuildConnection(t *testing.T) {
 	})
 	got := make(chan *Event, 10)
 	cfg := baseConfig(t, fz.url(), newFakeTokens(t, "tok", false), log)
-	cfg.Handler = func(ev *Event) { got <- ev }
-	c, _ := runClient(t, cfg)
+	c, _ := runClient(t, cfg, func(ev *Event) { got <- ev })
 	if ev := recv(t, got, "an event"); ev.Engagement.EngagementID != "eng-2" {
 		t.Errorf("delivered %s from a connection that never sent build_connection", ev.Engagement.EngagementID)
 	}
@@ -972,8 +965,7 @@ func TestCallerHTTPClient(t *testing.T) {
 			cfg := baseConfig(t, fz.url(), newFakeTokens(t, "tok", false), log)
 			cfg.HTTPClient = hc
 			cfg.CloseTimeout = 200 * time.Millisecond
-			cfg.Handler = func(ev *Event) { got <- ev }
-			c, stop := runClient(t, cfg)
+			c, stop := runClient(t, cfg, func(ev *Event) { got <- ev })
 			if (c.transport != nil) != tt.tracked {
 				t.Errorf("tracked = %v; want %v", c.transport != nil, tt.tracked)
 			}

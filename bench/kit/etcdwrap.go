@@ -41,9 +41,10 @@ func (m *Marks) Since(t time.Time) []Mark {
 
 // TimeCommits makes every successful write transaction through cli record
 // its revision and the moment its reply arrived in commits: the leader's
-// commit times (cluster.Term.Commit is a clientv3 Txn). It replaces
-// cli.KV, so call it before anything else uses the client. Revisions are
-// recorded only when they are new (a txn that changed nothing is skipped).
+// commit times (each txn of cluster.Term.CommitBatch is a clientv3 Txn).
+// It replaces cli.KV, so call it before anything else uses the client.
+// Revisions are recorded only when they are new (a txn that changed
+// nothing is skipped).
 func TimeCommits(cli *clientv3.Client, commits *Marks) {
 	cli.KV = &timedKV{KV: cli.KV, marks: commits}
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/oauth2"
 
-	"github.com/zccadapter/zccadapter/adapter"
+	"github.com/zccadapter/zccadapter/adapter/assemble"
 	"github.com/zccadapter/zccadapter/auth"
 	"github.com/zccadapter/zccadapter/cluster"
 	"github.com/zccadapter/zccadapter/config"
@@ -189,7 +189,7 @@ func authToken(ctx context.Context, out io.Writer, cfg *config.Config, asJSON bo
 	defer closeCluster()
 	// The error is returned and printed once; the source's alert log would
 	// repeat it.
-	src, err := adapter.TokenSource(cfg.Zoom, cl, nil, zerolog.Nop())
+	src, err := assemble.TokenSource(cfg.Zoom, cl, nil, zerolog.Nop())
 	if err != nil {
 		return err
 	}
@@ -296,7 +296,7 @@ func authCluster(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*
 				Msg("no etcd endpoints configured and no node running: using the embedded etcd in data_dir")
 		}
 	}
-	cl, err := cluster.Connect(ctx, adapter.ClusterConfig(cfg, endpoints), log)
+	cl, err := cluster.Connect(ctx, assemble.ClusterConfig(cfg, endpoints), log)
 	if err != nil {
 		stop()
 		return nil, nil, err

@@ -20,6 +20,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/zccadapter/zccadapter/cluster"
+	"github.com/zccadapter/zccadapter/cluster/protocol"
 	"github.com/zccadapter/zccadapter/config"
 	"github.com/zccadapter/zccadapter/doctor"
 	"github.com/zccadapter/zccadapter/sim/recorder"
@@ -200,7 +201,7 @@ func TestStatusAndDoctorCommandsOnARunningPair(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mb, _ := json.Marshal(cluster.Member{Node: "c", Subscription: "sub-a", Version: version, Since: time.Now().UTC()})
+	mb, _ := json.Marshal(protocol.Member{Node: "c", Subscription: "sub-a", Version: version, Since: time.Now().UTC()})
 	if _, err := cc.Client().Put(t.Context(), cc.Keys().Member("c"), string(mb), clientv3.WithLease(grant.ID)); err != nil {
 		t.Fatal(err)
 	}

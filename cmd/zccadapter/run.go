@@ -12,7 +12,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
-	"github.com/zccadapter/zccadapter/adapter"
+	"github.com/zccadapter/zccadapter/adapter/assemble"
 	"github.com/zccadapter/zccadapter/cluster"
 	"github.com/zccadapter/zccadapter/config"
 )
@@ -55,7 +55,7 @@ func runNode(ctx context.Context, cfg *config.Config, log zerolog.Logger) error 
 		endpoints = m.Endpoints()
 		log.Warn().Strs("endpoints", endpoints).Msg("no etcd endpoints configured: running an embedded single-member etcd (one node alone, not a pair)")
 	}
-	cl, err := cluster.Connect(ctx, adapter.ClusterConfig(cfg, endpoints), log)
+	cl, err := cluster.Connect(ctx, assemble.ClusterConfig(cfg, endpoints), log)
 	if err != nil {
 		return err
 	}
@@ -65,7 +65,7 @@ func runNode(ctx context.Context, cfg *config.Config, log zerolog.Logger) error 
 		return fmt.Errorf("http_addr %s: %w", cfg.HTTPAddr, err)
 	}
 	cfg.Version = version
-	parts, err := adapter.Build(cfg, cl, advertiseAddr(cfg.HTTPAdvertiseAddr, ln.Addr()), nil, log)
+	parts, err := assemble.Build(cfg, cl, advertiseAddr(cfg.HTTPAdvertiseAddr, ln.Addr()), nil, log)
 	if err != nil {
 		ln.Close()
 		return err

@@ -582,9 +582,9 @@ func (d *drill) waitReady(ctx context.Context, node string, limit time.Duration)
 }
 
 func (d *drill) status(ctx context.Context, node string) (adapter.NodeStatus, error) {
-	var s adapter.NodeStatus
-	err := d.getJSON(ctx, d.be.NodeURL(node)+"/status", &s)
-	return s, err
+	var doc adapter.StatusDoc
+	err := d.getJSON(ctx, d.be.NodeURL(node)+"/status", &doc)
+	return doc.NodeStatus, err
 }
 
 // waitLeader waits for a live leader other than `not` with an epoch above

@@ -5,13 +5,14 @@
 // forbidden arrow: events or auth importing more than each other and the
 // leaves, a leaf importing more than the leaves, cluster reaching up to the
 // node or the tools, adapter reaching etcd other than through
-// cluster/protocol, a simulator reaching into the node, a production package
-// depending on test support.
+// cluster/protocol, adapter/assemble importing more than the parts it wires,
+// a simulator reaching into the node, a production package depending on test
+// support.
 //
 // What it does not check: test files (packages are read as built for a
 // binary), packages outside the module, or what a package's doc says. A rule
-// marked pending is printed in the test log but fails only once
-// enforcePending is switched on.
+// marked pending fails only while enforcePending is on (it is on); with it
+// off, such a rule's violations are only printed in the test log.
 //
 // It is test support, never imported by production code, and it imports
 // nothing of this module.

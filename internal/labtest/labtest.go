@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/zccadapter/zccadapter/adapter"
+	"github.com/zccadapter/zccadapter/adapter/assemble"
 	"github.com/zccadapter/zccadapter/cluster"
 	"github.com/zccadapter/zccadapter/config"
 	"github.com/zccadapter/zccadapter/sim/recorder"
@@ -190,7 +191,7 @@ func (l *Lab) Config(name string) *config.Config {
 
 // NodeOptions adjust how Start runs a node. The zero value runs it
 // in-process: nothing served, "in-process" published as its address, and
-// adapter.Build's default client for token requests.
+// assemble.Build's default client for token requests.
 type NodeOptions struct {
 	// Serve, when true, serves the node's Parts.Handler on a loopback
 	// listener whose host:port is published as the node's address in its
@@ -204,8 +205,8 @@ type NodeOptions struct {
 type Node struct {
 	// Name is the node's name (cfg.Node).
 	Name string
-	// Parts are what adapter.Build assembled.
-	Parts *adapter.Parts
+	// Parts are what assemble.Build assembled.
+	Parts *assemble.Parts
 	// Addr is the address published in the membership record: the
 	// listener's host:port when served, else "in-process".
 	Addr string
@@ -218,7 +219,7 @@ type Node struct {
 }
 
 // Start connects to the lab's etcd, builds the node cfg describes with
-// adapter.Build and runs it on a goroutine until Stop or Close; it does not
+// assemble.Build and runs it on a goroutine until Stop or Close; it does not
 // wait for a role (see WaitRole). cfg is usually Config's, possibly
 // adjusted: Start validates it again. It fails the test on any error.
 func (l *Lab) Start(cfg *config.Config, o NodeOptions) *Node {
@@ -228,7 +229,7 @@ func (l *Lab) Start(cfg *config.Config, o NodeOptions) *Node {
 	}
 	name := cfg.Node
 	log := l.Log.With().Str("node", name).Logger()
-	cl, err := cluster.Connect(l.T.Context(), adapter.ClusterConfig(cfg, cfg.Etcd.Endpoints), log)
+	cl, err := cluster.Connect(l.T.Context(), assemble.ClusterConfig(cfg, cfg.Etcd.Endpoints), log)
 	if err != nil {
 		l.T.Fatal(err)
 	}
@@ -241,7 +242,7 @@ func (l *Lab) Start(cfg *config.Config, o NodeOptions) *Node {
 		}
 		n.Addr = ln.Addr().String()
 	}
-	parts, err := adapter.Build(cfg, cl, n.Addr, o.HTTPClient, log)
+	parts, err := assemble.Build(cfg, cl, n.Addr, o.HTTPClient, log)
 	if err != nil {
 		if ln != nil {
 			ln.Close()

@@ -1,4 +1,4 @@
-package adapter
+package assemble
 
 import (
 	"crypto/tls"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/zccadapter/zccadapter/adapter"
 	"github.com/zccadapter/zccadapter/auth"
 	"github.com/zccadapter/zccadapter/cluster"
 	"github.com/zccadapter/zccadapter/config"
@@ -18,10 +19,17 @@ import (
 
 // Parts are what Build assembles for one node.
 type Parts struct {
-	Node   *Node
+	Node   *adapter.Node
 	Client *events.Client
 	Tokens *auth.SharedSource
-	Sink   *HTTPSink
+	Sink   *adapter.HTTPSink
+}
+
+// Handler serves the node's endpoints (see adapter.Node.Handler) with the
+// metrics of every part Build assembled: the node, its subscription client
+// and its token source.
+func (p *Parts) Handler() http.Handler {
+	return p.Node.HandlerWith(adapter.MetricsOptions{TokenFetches: p.Tokens.Fetches})
 }
 
 // TokenFetcher returns the Fetcher of zoom.grant_type: the Server-to-Server
@@ -69,10 +77,11 @@ func TokenSource(z config.Zoom, cl *cluster.Cluster, httpClient *http.Client, lo
 
 // Build assembles a node from its configuration on a connected cluster: the
 // shared token source of zoom.grant_type (see TokenSource), the
-// subscription client, the HTTP recorder sink
-// and the node. address is published in the membership record. httpClient
-// (may be nil) is used for token requests. Errors name the config key at
-// fault.
+// subscription client, the HTTP recorder sink and the node, which runs on
+// cl's protocol view (cl.Protocol()). address is published in the
+// membership record. httpClient (may be nil) is used for token requests.
+// It does no I/O but reading the recorder's TLS files; errors name the
+// config key at fault. The caller closes cl after the node's Run returned.
 func Build(cfg *config.Config, cl *cluster.Cluster, address string, httpClient *http.Client, log zerolog.Logger) (*Parts, error) {
 	tokens, err := TokenSource(cfg.Zoom, cl, httpClient, log)
 	if err != nil {
@@ -83,14 +92,13 @@ func Build(cfg *config.Config, cl *cluster.Cluster, address string, httpClient *
 	if err != nil {
 		return nil, err
 	}
-	p.Sink, err = NewHTTPSink(HTTPSinkConfig{URL: cfg.Recorder.URL, RequestTimeout: cfg.Recorder.RequestTimeout,
+	p.Sink, err = adapter.NewHTTPSink(adapter.HTTPSinkConfig{URL: cfg.Recorder.URL, RequestTimeout: cfg.Recorder.RequestTimeout,
 		BearerToken: cfg.Recorder.BearerToken, Client: recClient, Logger: log.With().Str("component", "recorder").Logger()})
 	if err != nil {
 		return nil, err
 	}
 	p.Client, err = events.NewClient(events.ClientConfig{
 		URL: cfg.Zoom.SubscriptionURL, Tokens: p.Tokens,
-		Handler:           func(ev *events.Event) { p.Node.Deliver(ev) },
 		HeartbeatInterval: cfg.Zoom.HeartbeatInterval, WatchdogTimeout: cfg.Zoom.WatchdogTimeout,
 		SecretToken: cfg.Zoom.SecretToken,
 		Logger:      log.With().Str("component", "subscription").Logger(),
@@ -98,22 +106,32 @@ func Build(cfg *config.Config, cl *cluster.Cluster, address string, httpClient *
 	if err != nil {
 		return nil, fmt.Errorf("zoom: %w", err)
 	}
-	p.Node, err = NewNode(NodeConfig{
+	// NewNode names its own fields; these two come from the config file.
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"rules.handoff_grace", cfg.Rules.HandoffGrace}, {"zoom.degraded_after", cfg.Zoom.DegradedAfter}} {
+		if d.v < 0 {
+			return nil, fmt.Errorf("%s: %s must not be negative", d.key, d.v)
+		}
+	}
+	p.Node, err = adapter.NewNode(adapter.NodeConfig{
 		Name:          cfg.Node,
-		Rules:         Rules{PauseOnHold: cfg.Rules.PauseOnHold, MaxEventAge: cfg.Rules.MaxEventAge},
+		Rules:         adapter.Rules{PauseOnHold: cfg.Rules.PauseOnHold, MaxEventAge: cfg.Rules.MaxEventAge},
 		HandoffGrace:  cfg.Rules.HandoffGrace,
 		DegradedAfter: cfg.Zoom.DegradedAfter,
 		Version:       cfg.Version, Address: address,
 		Logger: log,
-	}, cl, p.Sink, p.Client)
+	}, cl.Protocol(), p.Sink, p.Client)
 	if err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-// ClusterConfig maps the etcd section of cfg onto a cluster.Config with the
-// given endpoints.
+// ClusterConfig maps the etcd section of cfg (and its node) onto a
+// cluster.Config with the given endpoints; cluster.Connect applies the
+// defaults of the fields left zero.
 func ClusterConfig(cfg *config.Config, endpoints []string) cluster.Config {
 	return cluster.Config{
 		Endpoints: endpoints, Prefix: cfg.Etcd.Prefix, Cluster: cfg.Etcd.Cluster, Node: cfg.Node,

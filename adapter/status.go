@@ -1,0 +1,134 @@
+package adapter
+
+import (
+	"time"
+
+	"github.com/zccadapter/zccadapter/events"
+)
+
+// NodeStatus is a snapshot of a node (Node.Status); /status serves it in a
+// StatusDoc.
+type NodeStatus struct {
+	Node         string    `json:"node"`
+	Role         string    `json:"role"`
+	Epoch        int64     `json:"epoch,omitempty"`
+	ElectedAt    time.Time `json:"elected_at,omitzero"`
+	LeaderSince  time.Time `json:"leader_since,omitzero"`
+	Subscription string    `json:"subscription"`
+	SocketUp     bool      `json:"socket_up"`
+	// Malformed and BadSignatures count what the subscription dropped:
+	// frames or events that did not parse, and message frames whose
+	// x-zm-signature did not match zoom.secret_token.
+	Malformed     int64 `json:"events_malformed"`
+	BadSignatures int64 `json:"events_bad_signature"`
+	// Recorder is the recorder's reachability as the leader last saw it
+	// (always OK on a standby, which does not talk to it).
+	Recorder SinkHealth `json:"recorder"`
+	Degraded bool       `json:"degraded"`
+	// EtcdOK: the node's view of etcd is live (its mirror's watch runs on a
+	// member with a leader).
+	EtcdOK        bool      `json:"etcd_ok"`
+	LastEventAt   time.Time `json:"last_event_at,omitzero"`
+	Pending       int       `json:"pending"`
+	HandedOff     int64     `json:"handed_off"`
+	Received      int64     `json:"events_received"`
+	Deduplicated  int64     `json:"events_deduplicated"`
+	Applied       int64     `json:"events_applied"`
+	Late          int64     `json:"events_late"`
+	Parked        int       `json:"events_parked"`
+	Stale         int64     `json:"events_stale"`
+	Dropped       int64     `json:"events_dropped"`
+	Commands      int64     `json:"commands_sent"`
+	Duplicates    int64     `json:"commands_duplicate"`
+	Invalid       int64     `json:"commands_invalid"`
+	AgentUpdates  int64     `json:"agent_updates_sent"`
+	Terms         int64     `json:"terms"`
+	MirrorApplied int       `json:"mirror_dedup_keys"`
+	MirrorStates  int       `json:"mirror_engagements"`
+	LastError     string    `json:"last_error,omitempty"`
+}
+
+// StatusDoc is the JSON body of GET /status: the NodeStatus fields (inline)
+// plus the build's version, which `zccadapter status` shows. It is the one
+// wire type of /status: the node encodes it, doctor and the drill decode
+// it. It carries no secret (G8).
+type StatusDoc struct {
+	NodeStatus
+	// Version is the node's build version; empty when not set.
+	Version string `json:"version,omitempty"`
+}
+
+// Event outcomes counted per event name (EventCounts).
+const (
+	OutcomeReceived     = "received"
+	OutcomeApplied      = "applied"
+	OutcomeDeduplicated = "deduplicated"
+	OutcomeHandedOff    = "handed_off"
+	OutcomeStale        = "stale"
+	OutcomeLate         = "late"
+)
+
+// Status returns a snapshot. Safe for concurrent use; it does no I/O
+// beyond reading the source's and the sink's own snapshots.
+func (n *Node) Status() NodeStatus {
+	n.mu.Lock()
+	s := n.st
+	n.mu.Unlock()
+	if n.source != nil {
+		cs := n.source.Status()
+		s.Subscription = n.source.SubscriptionID()
+		s.SocketUp = cs.Connected
+		s.Malformed, s.BadSignatures = cs.Malformed, cs.BadSignatures
+	}
+	s.MirrorApplied, s.MirrorStates = n.mirror.Counts()
+	s.Degraded = n.degraded()
+	s.EtcdOK = n.mirror.Healthy()
+	s.Recorder = SinkHealth{OK: true}
+	if s.Role == RoleLeader || s.Role == RolePromoting {
+		s.Recorder = n.sinkHealth()
+	}
+	return s
+}
+
+// count changes the status under its lock.
+func (n *Node) count(f func(*NodeStatus)) {
+	n.mu.Lock()
+	f(&n.st)
+	n.mu.Unlock()
+}
+
+// countEvent counts one event outcome by event name; unknown names share
+// one label so a flood of odd names cannot grow the metrics.
+func (n *Node) countEvent(ev *events.Event, outcome string) {
+	name := ev.Name
+	if !ev.Known {
+		name = "unknown"
+	}
+	n.mu.Lock()
+	if n.byEvent == nil {
+		n.byEvent = map[[2]string]int64{}
+	}
+	n.byEvent[[2]string{name, outcome}]++
+	n.mu.Unlock()
+}
+
+// EventCounts returns the per-event-name outcome counts, keyed by
+// [event name, outcome] (OutcomeReceived, …). Safe for concurrent use.
+func (n *Node) EventCounts() map[[2]string]int64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make(map[[2]string]int64, len(n.byEvent))
+	for k, v := range n.byEvent {
+		out[k] = v
+	}
+	return out
+}
+
+// sinkHealth is the sink's view of the recorder (OK for sinks that do not
+// report health).
+func (n *Node) sinkHealth() SinkHealth {
+	if h, ok := n.sink.(interface{ Health() SinkHealth }); ok {
+		return h.Health()
+	}
+	return SinkHealth{OK: true}
+}

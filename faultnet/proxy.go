@@ -2,8 +2,10 @@
 // and etcd (or any TCP peer) and can pass traffic, cut it (close every
 // connection and refuse new ones, as a crashed peer or a firewall reject
 // would), blackhole it (keep connections open but deliver nothing, as a
-// silent partition would) or delay it. Modeled on etcd's integration test
-// bridge. Used by in-process tests and by local drills.
+// silent partition would) or delay it; latency and blackholes can also be set
+// for one direction only (SetLatency, SetBlackhole), as on an asymmetric
+// path. Modeled on etcd's integration test bridge. Used by in-process tests
+// and by local drills.
 package faultnet
 
 import (
@@ -50,6 +52,7 @@ type Proxy struct {
 	mode  Mode
 	delay time.Duration
 	conns map[*pair]struct{}
+	dirs  directions // per-direction faults (direction.go)
 
 	wg     sync.WaitGroup
 	closed chan struct{}
@@ -158,6 +161,8 @@ func (p *Proxy) accept() {
 // pipe copies src to dst, honouring the mode before each chunk is written.
 func (p *Proxy) pipe(pr *pair, src, dst net.Conn) {
 	defer p.wg.Done()
+	l := p.newLine(pr, src, dst)
+	defer l.close()
 	defer func() {
 		pr.close()
 		p.mu.Lock()
@@ -168,7 +173,7 @@ func (p *Proxy) pipe(pr *pair, src, dst net.Conn) {
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			if !p.forward(dst, buf[:n]) {
+			if !l.send(buf[:n]) {
 				return
 			}
 		}

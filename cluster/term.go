@@ -69,13 +69,12 @@ func (c *Cluster) Campaign(ctx context.Context, m protocol.Member) (*Term, error
 	if err != nil {
 		return fail(fmt.Errorf("encode member: %w", err))
 	}
-	if _, err := c.client.Put(ctx, c.keys.Member(c.cfg.Node), string(mb), clientv3.WithLease(l.s.Lease())); err != nil {
-		return fail(fmt.Errorf("register member: %w", err))
-	}
 
-	// The campaign ends when ctx ends or the session is lost, whichever is
-	// first: etcd's Campaign does not watch its own session.
+	// The registration and the campaign end when ctx ends or the session is
+	// lost, whichever is first: neither etcd's Campaign nor a Put watches
+	// the session.
 	cctx, ccancel := context.WithCancel(ctx)
+	defer ccancel()
 	stopWatch := make(chan struct{})
 	var watch sync.WaitGroup
 	watch.Add(1)
@@ -87,6 +86,24 @@ func (c *Cluster) Campaign(ctx context.Context, m protocol.Member) (*Term, error
 		case <-stopWatch:
 		}
 	}()
+	defer func() { close(stopWatch); watch.Wait() }()
+	// why says why a call on cctx failed with err: the lost session, ctx,
+	// or err itself.
+	why := func(err error, what string) error {
+		select {
+		case <-l.lost:
+			return l.lostErr
+		default:
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if _, err := c.client.Put(cctx, c.keys.Member(c.cfg.Node), string(mb), clientv3.WithLease(l.s.Lease())); err != nil {
+		return fail(why(err, "register member"))
+	}
+
 	el := concurrency.NewElection(l.s, c.keys.Election())
 	// etcd's Campaign, cancelled, deletes its key with the client's own
 	// context (no deadline: client/v3/concurrency/election.go), so with etcd
@@ -115,19 +132,8 @@ func (c *Cluster) Campaign(ctx context.Context, m protocol.Member) (*Term, error
 			err = context.Canceled // abandoned: below, the lost session or ctx says why
 		}
 	}
-	close(stopWatch)
-	watch.Wait()
-	ccancel()
 	if err != nil {
-		select {
-		case <-l.lost:
-			return fail(l.lostErr)
-		default:
-		}
-		if ctx.Err() != nil {
-			return fail(ctx.Err())
-		}
-		return fail(fmt.Errorf("campaign: %w", err))
+		return fail(why(err, "campaign"))
 	}
 
 	// Verify before acting: our key exists under our live lease with the
@@ -191,9 +197,13 @@ func (t *Term) Err() error {
 	return t.err
 }
 
-// Deadline is the self-fencing deadline: last keepalive ack + TTL − margin.
-// It moves forward with every ack.
-func (t *Term) Deadline() time.Time { return time.Unix(0, t.l.deadline.Load()) }
+// Deadline is the self-fencing deadline: the time the last acknowledged
+// keepalive was sent + TTL − FenceMargin, before the server's expiry of the
+// lease by at least the margin (the bound is argued on the lease type). It
+// carries a monotonic clock reading: compare it with time.Now, or pass it
+// to context.WithDeadline, never with a wall time from elsewhere. It moves
+// forward with every ack, never back.
+func (t *Term) Deadline() time.Time { return t.l.Deadline() }
 
 // Valid reports whether the term has not ended and the fencing deadline has
 // not passed. Check it before every recorder command.

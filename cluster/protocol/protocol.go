@@ -95,9 +95,10 @@ type Term interface {
 	// error of its own.
 	Err() error
 
-	// Deadline is the self-fencing deadline: last keepalive ack + TTL −
-	// fence margin. It moves forward with every ack. Bound every recorder
-	// command by it.
+	// Deadline is the self-fencing deadline: the send time of the last
+	// acknowledged keepalive + TTL − fence margin, on the monotonic clock
+	// (the value carries a monotonic reading). It moves forward with every
+	// ack. Bound every recorder command by it.
 	Deadline() time.Time
 
 	// Valid reports whether the term has not ended and the fencing deadline

@@ -15,6 +15,14 @@
 //	handoff/<key>      an event a standby saw that the leader's log did not show
 //	token              the shared access token, encrypted (AES-GCM)
 //	token-lock/        the etcd mutex that makes token fetching single-flight
+//	epoch-base         the epoch base (decimal), raised by BumpEpoch
+//
+// A term's epoch, the fencing token every recorder command carries, is the
+// epoch base plus the create revision of the leader's election key; every
+// leader write to etcd is guarded by the create revision alone. The base is
+// 0 until an operator raises it after restoring etcd from a backup, whose
+// revisions are lower than the epochs the recorder has seen (README, "etcd
+// restored from a backup"). Epochs rise from term to term.
 //
 // The self-fencing deadline. A leader stops acting at s + TTL −
 // FenceMargin, where s is the time, on the monotonic clock, at which it sent

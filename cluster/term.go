@@ -17,15 +17,16 @@ import (
 // errResigned is a Term's Err after Resign.
 var errResigned = errors.New("cluster: resigned")
 
-// Term is one period of leadership, with its epoch: the create revision of
-// the node's election key. It implements protocol.Term, whose docs hold its
-// contract. All leader work must derive from Context() and stop when it is
-// cancelled. Safe for concurrent use.
+// Term is one period of leadership, with its epoch: the epoch base plus the
+// create revision of the node's election key (epoch.go). It implements
+// protocol.Term, whose docs hold its contract. All leader work must derive
+// from Context() and stop when it is cancelled. Safe for concurrent use.
 type Term struct {
 	c        *Cluster
 	l        *lease
 	el       *concurrency.Election
-	epoch    int64
+	epoch    int64 // base + rev: the fencing token the recorder sees
+	rev      int64 // create revision of key: the etcd write guard
 	key      string
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -138,21 +139,30 @@ func (c *Cluster) Campaign(ctx context.Context, m protocol.Member) (*Term, error
 
 	// Verify before acting: our key exists under our live lease with the
 	// revision Campaign reported, and it is the oldest key of the election.
+	// The same read takes the epoch base (epoch.go).
 	if !l.valid() {
 		return fail(protocol.ErrPhantomLeader)
 	}
 	vctx, vcancel := context.WithTimeout(ctx, c.cfg.SessionTTL)
 	defer vcancel()
-	resp, err := c.client.Get(vctx, c.keys.Election(), clientv3.WithFirstCreate()...)
+	resp, err := c.client.Txn(vctx).Then(
+		clientv3.OpGet(c.keys.Election(), clientv3.WithFirstCreate()...),
+		clientv3.OpGet(c.keys.epochBase()),
+	).Commit()
 	if err != nil {
 		return fail(fmt.Errorf("verify leadership: %w", err))
 	}
-	if len(resp.Kvs) == 0 || string(resp.Kvs[0].Key) != el.Key() ||
-		resp.Kvs[0].CreateRevision != el.Rev() || clientv3.LeaseID(resp.Kvs[0].Lease) != l.s.Lease() {
+	lead, baseKV := resp.Responses[0].GetResponseRange().Kvs, resp.Responses[1].GetResponseRange().Kvs
+	if len(lead) == 0 || string(lead[0].Key) != el.Key() ||
+		lead[0].CreateRevision != el.Rev() || clientv3.LeaseID(lead[0].Lease) != l.s.Lease() {
 		return fail(protocol.ErrPhantomLeader)
 	}
+	base, err := parseEpochBase(baseKV)
+	if err != nil {
+		return fail(err)
+	}
 
-	t := &Term{c: c, l: l, el: el, epoch: el.Rev(), key: el.Key(), done: make(chan struct{})}
+	t := &Term{c: c, l: l, el: el, epoch: base + el.Rev(), rev: el.Rev(), key: el.Key(), done: make(chan struct{})}
 	t.ctx, t.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	t.wg.Add(1)
 	go func() {
@@ -179,9 +189,10 @@ func (t *Term) end(err error) {
 	t.cancel()
 }
 
-// Epoch is the fencing token of this term: the create revision of the
-// leader's election key. Every recorder command and every leader write
-// carries it.
+// Epoch is the fencing token of this term: the epoch base plus the create
+// revision of the leader's election key (equal to the create revision until
+// BumpEpoch first raises the base). Every recorder command carries it;
+// every leader write is guarded by the create revision.
 func (t *Term) Epoch() int64 { return t.epoch }
 
 // Context is cancelled when the term ends, for any reason: the session was

@@ -80,9 +80,9 @@ type Cluster interface {
 // Term until its self-fencing deadline, and the recorder's epoch check is
 // the second line of defence (G3).
 type Term interface {
-	// Epoch is the fencing token of this term: the create revision of the
-	// leader's election key. Every recorder command and every leader write
-	// carries it.
+	// Epoch is the fencing token of this term, higher than every earlier
+	// term's (on etcd: an epoch base plus the create revision of the
+	// leader's election key). Every recorder command carries it.
 	Epoch() int64
 
 	// Context is cancelled when the term ends, for any reason: the session
@@ -119,7 +119,8 @@ type Term interface {
 
 	// CommitBatch writes b as leader: state records, then dedup keys, then
 	// queue deletions, then queue entries, in transactions each guarded by
-	// the term's epoch (CreateRevision(leader key) == epoch, DESIGN §4).
+	// the term (on etcd: CreateRevision(leader key) == the create revision
+	// the term began with, DESIGN §4).
 	// Dedup keys and closed engagements' records are written under the
 	// dedup lease (a lease of one dedup window, renewed every quarter
 	// window).

@@ -80,6 +80,10 @@ func TestFinding4_NoOverlapUnderAsymmetricDelay(t *testing.T) {
 		defer cancel()
 		ta.Resign(ctx) //nolint:errcheck // a's etcd path is cut; its lease expired anyway
 	}()
+	// A deadline on the wall clock would move with a clock step.
+	if d := ta.Deadline(); d == d.Round(0) {
+		t.Errorf("Deadline() %s carries no monotonic reading", d)
+	}
 
 	type won struct {
 		term *cluster.Term

@@ -21,18 +21,20 @@ const renewRetry = 500 * time.Millisecond
 //
 // The deadline is the send time of the last acknowledged keepalive + TTL −
 // margin, on the monotonic clock. It is a lower bound of the server's
-// expiry, less the margin, for this reason (etcd v3.6
-// server/lease/lessor.go): the lease's primary (the etcd leader) renews a
-// lease in lessor.Renew, which sets its expiry to time.Now() + TTL (Lease.
-// refresh) when it processes the keepalive, which is after we sent it, and
-// answers with that TTL; a renewal only ever moves the expiry later, and so
-// does a change of etcd leader (lessor.Promote extends every lease by the
-// election timeout). So for every acknowledged keepalive sent at s with TTL
-// t: server expiry ≥ s + t, whatever the delays of the request and of the
-// ack. etcd deletes the leader's key, and lets a successor win, only after
-// the expiry. Clocks are assumed to run at the same rate on the node and on
-// the etcd leader; their offsets do not matter, since both ends measure
-// durations only.
+// expiry, less the margin, for this reason (go.etcd.io/etcd/server/v3
+// v3.6, lease/lessor.go and lease/lease.go): the lease's primary (the etcd
+// leader) renews a lease in lessor.Renew, which sets its expiry to
+// time.Now() + TTL (Lease.refresh) when it processes the keepalive, which is
+// after we sent it, and answers with that TTL (with lease checkpointing on,
+// Renew first clears the checkpointed remaining TTL, so a renewal still
+// grants the whole TTL). A renewal only ever moves the expiry later, and so
+// does a change of etcd leader (lessor.Promote refreshes every lease with
+// the election timeout added). So for every acknowledged keepalive sent at s
+// with TTL t: server expiry ≥ s + t, whatever the delays of the request and
+// of the ack. etcd deletes the leader's key, and lets a successor win, only
+// after the expiry. Clocks are assumed to run at the same rate on the node
+// and on the etcd leader; their offsets do not matter, since both ends
+// measure durations only.
 //
 // The keepalives are our own: run sends one KeepAliveOnce every TTL/3 (the
 // interval of etcd's KeepAlive), stamped with time.Now() before the call

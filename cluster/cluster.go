@@ -95,15 +95,24 @@ func (c *Cluster) Members(ctx context.Context) ([]protocol.Member, error) {
 	return out, nil
 }
 
-// Leader returns the current leader's node id and epoch, or "" and 0 if
-// none leads. ctx bounds the read.
+// Leader returns the current leader's node id and epoch (the epoch base
+// plus the create revision of its key, as Term.Epoch), or "" and 0 if none
+// leads. ctx bounds the read.
 func (c *Cluster) Leader(ctx context.Context) (string, int64, error) {
-	resp, err := c.client.Get(ctx, c.keys.Election(), clientv3.WithFirstCreate()...)
+	resp, err := c.client.Txn(ctx).Then(
+		clientv3.OpGet(c.keys.Election(), clientv3.WithFirstCreate()...),
+		clientv3.OpGet(c.keys.epochBase()),
+	).Commit()
 	if err != nil {
 		return "", 0, fmt.Errorf("read leader: %w", err)
 	}
-	if len(resp.Kvs) == 0 {
+	lead := resp.Responses[0].GetResponseRange().Kvs
+	if len(lead) == 0 {
 		return "", 0, nil
 	}
-	return string(resp.Kvs[0].Value), resp.Kvs[0].CreateRevision, nil
+	base, err := parseEpochBase(resp.Responses[1].GetResponseRange().Kvs)
+	if err != nil {
+		return "", 0, err
+	}
+	return string(lead[0].Value), base + lead[0].CreateRevision, nil
 }

@@ -176,10 +176,13 @@ func TestC09_LeaderFencesItselfWhenEtcdStops(t *testing.T) {
 		defer cancel()
 		ta.Resign(ctx) //nolint:errcheck // expected to fail
 	}()
-	e.Close()
+	// The instant the term ends, taken as it ends: embedded etcd's Close
+	// drains client streams for up to 7 s, and the term may end meanwhile.
+	ended := make(chan time.Time, 1)
+	go func() { <-ta.Done(); ended <- time.Now() }()
 	stoppedAt := time.Now()
-	wait(t, ta.Done(), 5*time.Second, "the leader to fence itself")
-	doneAt := time.Now()
+	e.Close()
+	doneAt := wait(t, ended, 5*time.Second, "the leader to fence itself")
 	if !errors.Is(ta.Err(), protocol.ErrFenced) && !errors.Is(ta.Err(), protocol.ErrSessionLost) {
 		t.Fatalf("term ended with %v, want ErrFenced", ta.Err())
 	}

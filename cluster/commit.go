@@ -116,7 +116,8 @@ func (t *Term) batchTxns(b protocol.Batch, lease clientv3.LeaseID) [][]clientv3.
 }
 
 // commit runs ops in one etcd transaction guarded by
-// CreateRevision(leaderKey) == epoch (DESIGN §4). It returns
+// CreateRevision(leaderKey) == the term's create revision (DESIGN §4; the
+// epoch less its base). It returns
 // protocol.ErrFenced without writing when the term is no longer Valid, and
 // protocol.ErrNotLeader (ending the term) when the guard fails. ctx bounds
 // the call.
@@ -125,7 +126,7 @@ func (t *Term) commit(ctx context.Context, ops ...clientv3.Op) (*clientv3.TxnRes
 		return nil, protocol.ErrFenced
 	}
 	resp, err := t.c.client.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(t.key), "=", t.epoch)).
+		If(clientv3.Compare(clientv3.CreateRevision(t.key), "=", t.rev)).
 		Then(ops...).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("leader txn: %w", err)

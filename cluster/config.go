@@ -28,8 +28,8 @@ type Config struct {
 	// 2s. A crashed leader is replaced after at most this long.
 	SessionTTL time.Duration
 	// FenceMargin is how long before the server-side lease expiry a leader
-	// stops acting: it fences itself at last keepalive ack + SessionTTL −
-	// FenceMargin. Default 1.5s, or 30% of SessionTTL when that is less;
+	// stops acting: it fences itself at the send time of its last
+	// acknowledged keepalive + SessionTTL − FenceMargin (monotonic clock). Default 1.5s, or 30% of SessionTTL when that is less;
 	// must be less than SessionTTL − SessionTTL/3
 	// (one keepalive period), or a healthy leader would fence itself between
 	// two acks.

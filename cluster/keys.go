@@ -50,5 +50,9 @@ func (k Keys) healthPrefix() string { return k.root + "health/" }
 // token is the shared token's key.
 func (k Keys) token() string { return k.root + "token" }
 
+// epochBase holds the epoch base: a term's epoch is it plus the create
+// revision of the leader's key (epoch.go).
+func (k Keys) epochBase() string { return k.root + "epoch-base" }
+
 // tokenLock is the prefix of the token mutex.
 func (k Keys) tokenLock() string { return k.root + "token-lock/" }

@@ -17,15 +17,16 @@ import (
 // errResigned is a Term's Err after Resign.
 var errResigned = errors.New("cluster: resigned")
 
-// Term is one period of leadership, with its epoch: the create revision of
-// the node's election key. It implements protocol.Term, whose docs hold its
-// contract. All leader work must derive from Context() and stop when it is
-// cancelled. Safe for concurrent use.
+// Term is one period of leadership, with its epoch: the epoch base plus the
+// create revision of the node's election key (epoch.go). It implements
+// protocol.Term, whose docs hold its contract. All leader work must derive
+// from Context() and stop when it is cancelled. Safe for concurrent use.
 type Term struct {
 	c        *Cluster
 	l        *lease
 	el       *concurrency.Election
-	epoch    int64
+	epoch    int64 // base + rev: the fencing token the recorder sees
+	rev      int64 // create revision of key: the etcd write guard
 	key      string
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -69,13 +70,12 @@ func (c *Cluster) Campaign(ctx context.Context, m protocol.Member) (*Term, error
 	if err != nil {
 		return fail(fmt.Errorf("encode member: %w", err))
 	}
-	if _, err := c.client.Put(ctx, c.keys.Member(c.cfg.Node), string(mb), clientv3.WithLease(l.s.Lease())); err != nil {
-		return fail(fmt.Errorf("register member: %w", err))
-	}
 
-	// The campaign ends when ctx ends or the session is lost, whichever is
-	// first: etcd's Campaign does not watch its own session.
+	// The registration and the campaign end when ctx ends or the session is
+	// lost, whichever is first: neither etcd's Campaign nor a Put watches
+	// the session.
 	cctx, ccancel := context.WithCancel(ctx)
+	defer ccancel()
 	stopWatch := make(chan struct{})
 	var watch sync.WaitGroup
 	watch.Add(1)
@@ -87,6 +87,24 @@ func (c *Cluster) Campaign(ctx context.Context, m protocol.Member) (*Term, error
 		case <-stopWatch:
 		}
 	}()
+	defer func() { close(stopWatch); watch.Wait() }()
+	// why says why a call on cctx failed with err: the lost session, ctx,
+	// or err itself.
+	why := func(err error, what string) error {
+		select {
+		case <-l.lost:
+			return l.lostErr
+		default:
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if _, err := c.client.Put(cctx, c.keys.Member(c.cfg.Node), string(mb), clientv3.WithLease(l.s.Lease())); err != nil {
+		return fail(why(err, "register member"))
+	}
+
 	el := concurrency.NewElection(l.s, c.keys.Election())
 	// etcd's Campaign, cancelled, deletes its key with the client's own
 	// context (no deadline: client/v3/concurrency/election.go), so with etcd
@@ -115,38 +133,36 @@ func (c *Cluster) Campaign(ctx context.Context, m protocol.Member) (*Term, error
 			err = context.Canceled // abandoned: below, the lost session or ctx says why
 		}
 	}
-	close(stopWatch)
-	watch.Wait()
-	ccancel()
 	if err != nil {
-		select {
-		case <-l.lost:
-			return fail(l.lostErr)
-		default:
-		}
-		if ctx.Err() != nil {
-			return fail(ctx.Err())
-		}
-		return fail(fmt.Errorf("campaign: %w", err))
+		return fail(why(err, "campaign"))
 	}
 
 	// Verify before acting: our key exists under our live lease with the
 	// revision Campaign reported, and it is the oldest key of the election.
+	// The same read takes the epoch base (epoch.go).
 	if !l.valid() {
 		return fail(protocol.ErrPhantomLeader)
 	}
 	vctx, vcancel := context.WithTimeout(ctx, c.cfg.SessionTTL)
 	defer vcancel()
-	resp, err := c.client.Get(vctx, c.keys.Election(), clientv3.WithFirstCreate()...)
+	resp, err := c.client.Txn(vctx).Then(
+		clientv3.OpGet(c.keys.Election(), clientv3.WithFirstCreate()...),
+		clientv3.OpGet(c.keys.epochBase()),
+	).Commit()
 	if err != nil {
 		return fail(fmt.Errorf("verify leadership: %w", err))
 	}
-	if len(resp.Kvs) == 0 || string(resp.Kvs[0].Key) != el.Key() ||
-		resp.Kvs[0].CreateRevision != el.Rev() || clientv3.LeaseID(resp.Kvs[0].Lease) != l.s.Lease() {
+	lead, baseKV := resp.Responses[0].GetResponseRange().Kvs, resp.Responses[1].GetResponseRange().Kvs
+	if len(lead) == 0 || string(lead[0].Key) != el.Key() ||
+		lead[0].CreateRevision != el.Rev() || clientv3.LeaseID(lead[0].Lease) != l.s.Lease() {
 		return fail(protocol.ErrPhantomLeader)
 	}
+	base, err := parseEpochBase(baseKV)
+	if err != nil {
+		return fail(err)
+	}
 
-	t := &Term{c: c, l: l, el: el, epoch: el.Rev(), key: el.Key(), done: make(chan struct{})}
+	t := &Term{c: c, l: l, el: el, epoch: base + el.Rev(), rev: el.Rev(), key: el.Key(), done: make(chan struct{})}
 	t.ctx, t.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	t.wg.Add(1)
 	go func() {
@@ -173,9 +189,10 @@ func (t *Term) end(err error) {
 	t.cancel()
 }
 
-// Epoch is the fencing token of this term: the create revision of the
-// leader's election key. Every recorder command and every leader write
-// carries it.
+// Epoch is the fencing token of this term: the epoch base plus the create
+// revision of the leader's election key (equal to the create revision until
+// BumpEpoch first raises the base). Every recorder command carries it;
+// every leader write is guarded by the create revision.
 func (t *Term) Epoch() int64 { return t.epoch }
 
 // Context is cancelled when the term ends, for any reason: the session was
@@ -191,9 +208,13 @@ func (t *Term) Err() error {
 	return t.err
 }
 
-// Deadline is the self-fencing deadline: last keepalive ack + TTL − margin.
-// It moves forward with every ack.
-func (t *Term) Deadline() time.Time { return time.Unix(0, t.l.deadline.Load()) }
+// Deadline is the self-fencing deadline: the time the last acknowledged
+// keepalive was sent + TTL − FenceMargin, before the server's expiry of the
+// lease by at least the margin (the bound is argued on the lease type). It
+// carries a monotonic clock reading: compare it with time.Now, or pass it
+// to context.WithDeadline, never with a wall time from elsewhere. It moves
+// forward with every ack, never back.
+func (t *Term) Deadline() time.Time { return t.l.Deadline() }
 
 // Valid reports whether the term has not ended and the fencing deadline has
 // not passed. Check it before every recorder command.

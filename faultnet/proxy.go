@@ -46,6 +46,7 @@ type Proxy struct {
 	mode  Mode
 	delay time.Duration
 	conns map[*pair]struct{}
+	dirs  directions // per-direction faults (direction.go)
 
 	wg     sync.WaitGroup
 	ctx    context.Context // ends when Close starts
@@ -152,6 +153,8 @@ func (p *Proxy) accept() {
 // pipe copies src to dst, honouring the mode before each chunk is written.
 func (p *Proxy) pipe(pr *pair, src, dst net.Conn) {
 	defer p.wg.Done()
+	l := p.newLine(pr, src, dst)
+	defer l.close()
 	defer func() {
 		pr.close()
 		p.mu.Lock()
@@ -162,7 +165,7 @@ func (p *Proxy) pipe(pr *pair, src, dst net.Conn) {
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			if !p.forward(dst, buf[:n]) {
+			if !l.send(buf[:n]) {
 				return
 			}
 		}

@@ -4,6 +4,11 @@
 // recorder sink, doctor and the drill use; the reference recorder of package
 // sim/recorder serves it.
 //
+// The normative spec is SPEC.md in this directory: every endpoint and body,
+// every reply and what the sender must do on it, and the durability every
+// recorder must keep (the epoch fence across restarts, command ids for at
+// least 24 h).
+//
 // Endpoints (all JSON):
 //
 //	POST /v1/commands            Command      -> 200 Result{applied|duplicate}, 409 Error{stale_epoch}, 422 Error{invalid_transition}, 400 Error
@@ -13,8 +18,10 @@
 //	GET  /v1/ledger                           -> 200 Ledger (reference recorder only)
 //
 // The recorder treats a repeated command id as a no-op (G2) and rejects any
-// message whose epoch is lower than the highest it has seen (G3). 5xx replies
-// and timeouts are retried by the sender with the same id.
+// message whose epoch is lower than the highest it has seen (G3), keeping
+// both across restarts. 5xx replies and timeouts are retried by the sender
+// with the same id; a 422 on a stop is an alert, not "applied"; a reply
+// missing a required field or carrying an unknown result is an error.
 //
 // POST /v1/epoch is this project's addition to DESIGN §6: a newly promoted
 // leader announces its epoch before it sends commands, so the recorder's fence

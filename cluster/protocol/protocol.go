@@ -80,9 +80,9 @@ type Cluster interface {
 // Term until its self-fencing deadline, and the recorder's epoch check is
 // the second line of defence (G3).
 type Term interface {
-	// Epoch is the fencing token of this term: the create revision of the
-	// leader's election key. Every recorder command and every leader write
-	// carries it.
+	// Epoch is the fencing token of this term, higher than every earlier
+	// term's (on etcd: an epoch base plus the create revision of the
+	// leader's election key). Every recorder command carries it.
 	Epoch() int64
 
 	// Context is cancelled when the term ends, for any reason: the session
@@ -95,9 +95,10 @@ type Term interface {
 	// error of its own.
 	Err() error
 
-	// Deadline is the self-fencing deadline: last keepalive ack + TTL −
-	// fence margin. It moves forward with every ack. Bound every recorder
-	// command by it.
+	// Deadline is the self-fencing deadline: the send time of the last
+	// acknowledged keepalive + TTL − fence margin, on the monotonic clock
+	// (the value carries a monotonic reading). It moves forward with every
+	// ack. Bound every recorder command by it.
 	Deadline() time.Time
 
 	// Valid reports whether the term has not ended and the fencing deadline
@@ -118,7 +119,8 @@ type Term interface {
 
 	// CommitBatch writes b as leader: state records, then dedup keys, then
 	// queue deletions, then queue entries, in transactions each guarded by
-	// the term's epoch (CreateRevision(leader key) == epoch, DESIGN §4).
+	// the term (on etcd: CreateRevision(leader key) == the create revision
+	// the term began with, DESIGN §4).
 	// Dedup keys and closed engagements' records are written under the
 	// dedup lease (a lease of one dedup window, renewed every quarter
 	// window).

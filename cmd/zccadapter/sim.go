@@ -83,21 +83,29 @@ func simZoomCmd() *cobra.Command {
 }
 
 func simRecorderCmd() *cobra.Command {
-	var listen string
+	var listen, state string
 	cmd := &cobra.Command{
 		Use:   "recorder",
 		Short: "Run the reference recorder (Recording Control API v1 with a ledger)",
-		Args:  cobra.NoArgs,
+		Long: "Serves the Recording Control API v1 (rcapi/SPEC.md) with a ledger of every message.\n" +
+			"With --state FILE its epoch fence, command ids, segments and ledger survive a restart\n" +
+			"(an append-only journal, fsynced before each reply); without it, memory only.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(logLevelFlag(cmd, "info"))
 			if err != nil {
 				return err
 			}
-			r := recorder.New(log)
-			return serve(cmd.Context(), listen, r.Handler(), log, "reference recorder")
+			r, err := recorder.NewWithOptions(log, recorder.Options{StateFile: state})
+			if err != nil {
+				return err
+			}
+			serr := serve(cmd.Context(), listen, r.Handler(), log, "reference recorder")
+			return errors.Join(serr, r.Close())
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8090", "address to listen on")
+	cmd.Flags().StringVar(&state, "state", "", "state file that keeps the fence, command ids and ledger across restarts (default: memory only)")
 	return cmd
 }
 

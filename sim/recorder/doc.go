@@ -8,14 +8,23 @@
 // (FailNext) make it answer with an error status without applying anything, to
 // exercise a sender's retries.
 //
-// What it does not do: persist anything (a new Recorder starts empty), bound
-// the ledger or the id set (memory grows with traffic), or authenticate its
-// callers. It is a test fixture, not a production recorder.
+// Durability: with Options.StateFile (NewWithOptions; `zccadapter sim
+// recorder --state FILE`) the fence, the applied ids, the segments and the
+// ledger survive a restart, as rcapi/SPEC.md requires of every recorder: an
+// append-only journal, each entry fsynced before its reply. Without it (New)
+// a new Recorder starts empty.
+//
+// What it does not do: bound the ledger, the id set or the journal (they
+// grow with traffic; the spec's minimum retention is kept by keeping
+// everything), or authenticate its callers. It is a test fixture, not a
+// production recorder.
 //
 // # Semantics of POST /v1/commands
 //
 // Checks run in this order; the first that fails decides the reply:
 //
+//  0. the state file failed or the recorder was closed → 503
+//     state_unavailable (ErrCodeStateUnavailable), not in the ledger;
 //  1. an injected fault is pending (FailNext) → that status, nothing applied;
 //  2. body over 1 MiB, not JSON, or a required field missing (id, epoch > 0,
 //     node, action one of rcapi.Action*, engagement_id, and segment_id unless

@@ -53,6 +53,8 @@ type Recorder struct {
 	ledger     []rcapi.LedgerEntry // arrival order; entries never change once appended
 	failLeft   int                 // pending injected faults
 	failStatus int                 // their HTTP status
+	journal    *journal            // the state file (journal.go); nil: memory only
+	broken     error               // why the state file can no longer be trusted; then every request gets 503
 }
 
 // segment is the recorder's state of one segment.
@@ -204,10 +206,15 @@ func (r *Recorder) handleCommand(w http.ResponseWriter, req *http.Request) {
 func (r *Recorder) applyCommand(cmd *rcapi.Command, bodyErr error) reply {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.broken != nil {
+		return r.unavailableLocked()
+	}
 	entry := rcapi.LedgerEntry{Kind: KindCommand, Command: cmd}
 	rep, result := r.decideCommandLocked(cmd, bodyErr)
 	entry.Result = result
-	r.appendLocked(entry)
+	if err := r.appendLocked(entry); err != nil {
+		return r.unavailableLocked()
+	}
 	ev := r.log.Debug().Str("result", result)
 	if cmd != nil {
 		ev = ev.Str("id", cmd.ID).Int64("epoch", cmd.Epoch).Str("node", cmd.Node).
@@ -320,8 +327,13 @@ func (r *Recorder) handleAgent(w http.ResponseWriter, req *http.Request) {
 func (r *Recorder) applyAgent(au *rcapi.AgentUpdate, bodyErr error) reply {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.broken != nil {
+		return r.unavailableLocked()
+	}
 	rep, result := r.decideAgentLocked(au, bodyErr)
-	r.appendLocked(rcapi.LedgerEntry{Kind: KindAgent, Result: result, Agent: au})
+	if err := r.appendLocked(rcapi.LedgerEntry{Kind: KindAgent, Result: result, Agent: au}); err != nil {
+		return r.unavailableLocked()
+	}
 	ev := r.log.Debug().Str("result", result)
 	if au != nil {
 		ev = ev.Str("id", au.ID).Int64("epoch", au.Epoch).Str("node", au.Node).
@@ -372,8 +384,13 @@ func (r *Recorder) handleEpoch(w http.ResponseWriter, req *http.Request) {
 func (r *Recorder) applyClaim(claim *rcapi.EpochClaim, bodyErr error) reply {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.broken != nil {
+		return r.unavailableLocked()
+	}
 	rep, result := r.decideClaimLocked(claim, bodyErr)
-	r.appendLocked(rcapi.LedgerEntry{Kind: KindEpoch, Result: result, Claim: claim})
+	if err := r.appendLocked(rcapi.LedgerEntry{Kind: KindEpoch, Result: result, Claim: claim}); err != nil {
+		return r.unavailableLocked()
+	}
 	ev := r.log.Debug().Str("result", result)
 	if claim != nil {
 		ev = ev.Int64("epoch", claim.Epoch).Str("node", claim.Node)
@@ -426,10 +443,29 @@ func (r *Recorder) takeFaultLocked() (reply, bool) {
 	}}, true
 }
 
-func (r *Recorder) appendLocked(e rcapi.LedgerEntry) {
+// appendLocked adds e to the ledger, and first to the state file if there
+// is one. If that write fails, the recorder is broken from then on (its
+// memory holds e's effect, its file does not) and e is not in the ledger.
+func (r *Recorder) appendLocked(e rcapi.LedgerEntry) error {
 	e.Seq = int64(len(r.ledger)) + 1
 	e.ReceivedAt = r.now().UTC()
+	if r.journal != nil {
+		if err := r.journal.append(e); err != nil {
+			r.broken = err
+			r.log.Error().Err(err).Msg("state file write failed; answering 503 until restarted")
+			return err
+		}
+	}
 	r.ledger = append(r.ledger, e)
+	return nil
+}
+
+// unavailableLocked is the reply of a recorder whose state file failed or
+// was closed.
+func (r *Recorder) unavailableLocked() reply {
+	return reply{http.StatusServiceUnavailable, rcapi.Error{
+		Error: ErrCodeStateUnavailable, Message: "recorder state unavailable: " + r.broken.Error(),
+	}}
 }
 
 func (r *Recorder) openLocked() []rcapi.OpenRecording {
@@ -461,7 +497,13 @@ func (r *Recorder) handleRecordings(w http.ResponseWriter, req *http.Request) {
 		writeJSON(w, malformed(fmt.Sprintf("state %q is not supported; use state=open", st)))
 		return
 	}
-	writeJSON(w, reply{http.StatusOK, rcapi.OpenRecordings{Recordings: r.Open()}})
+	r.mu.Lock()
+	rep := reply{http.StatusOK, rcapi.OpenRecordings{Recordings: r.openLocked()}}
+	if r.broken != nil {
+		rep = r.unavailableLocked()
+	}
+	r.mu.Unlock()
+	writeJSON(w, rep)
 }
 
 func (r *Recorder) handleLedger(w http.ResponseWriter, _ *http.Request) {

@@ -34,19 +34,23 @@ const dedupKeyLen = 32
 // A consequence: two genuinely distinct events with identical content and no
 // time field of their own are told apart only by event_ts.
 //
-// Its cost is linear in len(object), however deep it nests.
+// Strings are compared as encoding/json decodes them, so bytes that are not
+// UTF-8 and escaped lone surrogates all read as U+FFFD: "\xff" and "\xfe" give
+// one key. [ParseWith] refuses such events before it computes their key;
+// DedupKey takes any valid JSON. Its cost is linear in len(object), however
+// deep it nests.
 //
 // The error is a [*ParseError] with Field "payload.object" when object is not
 // valid JSON.
 func DedupKey(name, accountID string, object json.RawMessage, eventTS int64) (string, error) {
 	raw := bytes.TrimSpace(object)
 	if !json.Valid(raw) {
-		return "", &ParseError{Field: "payload.object", Reason: "invalid JSON"}
+		return "", &ParseError{Field: "payload.object", Reason: reasonInvalidJSON, Class: ClassInvalidJSON}
 	}
 	if len(raw) > 0 && raw[0] == '{' {
 		var m map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &m); err != nil {
-			return "", &ParseError{Field: "payload.object", Reason: "invalid JSON"}
+			return "", &ParseError{Field: "payload.object", Reason: reasonInvalidJSON, Class: ClassInvalidJSON}
 		}
 		return dedupKeyOfObject(name, accountID, m, eventTS), nil
 	}

@@ -40,7 +40,9 @@ func sample(t *testing.T, name string, at time.Duration, set map[string]string) 
 		}
 	}
 	raw, _ := json.Marshal(env)
-	ev, err := events.Parse(raw)
+	// The samples' other times (created_time_ms, …) are of t0's day: read
+	// them with the clock there.
+	ev, err := events.ParseWith(raw, events.Limits{Now: func() time.Time { return t0 }})
 	if err != nil {
 		t.Fatalf("parse %s: %v", name, err)
 	}

@@ -21,8 +21,9 @@ type Event struct {
 	// compare it with the name constants ([EngagementUserAnswered], …).
 	Name string
 	// TS is event_ts, Zoom's time of the event in milliseconds since the Unix
-	// epoch, as a UTC time. Copies of one event on two subscriptions may carry
-	// different values (PROTOCOL.md §1).
+	// epoch, as a UTC time inside the window of the [Limits] it was parsed
+	// with. Copies of one event on two subscriptions may carry different
+	// values (PROTOCOL.md §1).
 	TS time.Time
 	// AccountID is payload.account_id.
 	AccountID string
@@ -34,7 +35,9 @@ type Event struct {
 	Key string
 	// Time is when the event happened according to its object: date_time_ms,
 	// else date_time (or "date-time"), else last_modified_time_ms, else TS.
-	// Always UTC. For unknown names a bad time field is ignored and TS used.
+	// Always UTC, and like TS inside the window of the [Limits] it was parsed
+	// with (so a year from 1 to 9999). For unknown names a bad or implausible
+	// time field is ignored and TS used.
 	Time time.Time
 	// Known reports whether Name is one of the name constants ([IsKnown]).
 	// Unknown events are returned without error and without a typed view;
@@ -161,72 +164,62 @@ type UserActivity struct {
 	LoginType string `json:"login_type,omitempty"`
 }
 
-// ParseError is the error of [Parse], [ParseFrame] and [DedupKey]. Read it
-// with errors.As. It never carries a field's value.
-type ParseError struct {
-	// Event is the event name when the input carried a known one, else "".
-	// Unknown names are left out because they are untrusted input.
-	Event string
-	// Field is the path of the offending field, e.g. "event_ts",
-	// "payload.object.engagement_id" or, for frames, "frame.module". Empty
-	// when the input as a whole is bad (not JSON, not an object).
-	Field string
-	// Reason says what is wrong: "missing", "empty", "not a string",
-	// "not an RFC 3339 time", "invalid JSON at offset 12", ….
-	Reason string
-}
-
-// Error returns "events: [<event>: ][<field>: ]<reason>".
-func (e *ParseError) Error() string {
-	var b strings.Builder
-	b.WriteString("events: ")
-	if e.Event != "" {
-		b.WriteString(e.Event)
-		b.WriteString(": ")
-	}
-	if e.Field != "" {
-		b.WriteString(e.Field)
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Reason)
-	return b.String()
-}
-
-// Reasons used in ParseError.Reason.
-const (
-	reasonMissing   = "missing"
-	reasonEmpty     = "empty"
-	reasonNotString = "not a string"
-	reasonNotObject = "not a JSON object"
-	reasonNotInt    = "not an integer"
-	reasonBadTime   = "not an RFC 3339 time or epoch milliseconds"
-)
-
 // objectTimeFields are the fields an object may carry its own time in, in
 // the order Event.Time prefers them (created_time_ms is validated but is the
 // creation of the task, not the time of the event).
 var objectTimeFields = []string{"date_time_ms", "date_time", "date-time", "last_modified_time_ms", "created_time_ms"}
 
-// Parse decodes one event JSON: the whole event, as found in a message frame's
-// content (PROTOCOL.md §1, §3). It copies raw; the caller may reuse it.
+// Parse is [ParseWith] with the default [Limits]: event times at most a day
+// ahead of the clock and 30 days behind it, nesting at most 64 deep.
+func Parse(raw []byte) (*Event, error) {
+	return ParseWith(raw, Limits{})
+}
+
+// ParseWith decodes one event JSON: the whole event, as found in a message
+// frame's content (PROTOCOL.md §1, §3). It copies raw; the caller may reuse
+// it.
+//
+// Refused first, before anything is decoded, each with a [*ParseError]
+// naming the field's path: objects and arrays nested deeper than
+// lim.MaxDepth ([ClassTooDeep]); then any string or object key that is not
+// valid UTF-8 or escapes a lone UTF-16 surrogate ([ClassInvalidUTF8]), since
+// decoding would turn all of them into U+FFFD and so make different
+// identifiers, and different events, one.
 //
 // Required, else a [*ParseError] naming the field: the envelope's event (a
-// non-empty string), event_ts (an integer, ms since the epoch, > 0),
-// payload.account_id (a non-empty string) and payload.object (a JSON object).
-// For known names also: engagement_id for engagement events, user_id for
+// non-empty string), event_ts (an integer, ms since the epoch, > 0, inside
+// the window of lim: [ClassImplausibleTime] otherwise), payload.account_id (a
+// non-empty string) and payload.object (a JSON object). For known names
+// also: engagement_id for engagement events, user_id for
 // engagement_user_answered/_user_ended/_user_hold/_user_unhold, task_id for
 // task events, task_reservation_id for reservation events, user_id for agent
 // events and id for user.* events; and every time field present
 // (date_time_ms, date_time, "date-time", last_modified_time_ms,
-// created_time_ms) must be an RFC 3339 string or epoch milliseconds.
+// created_time_ms) must be an RFC 3339 string or epoch milliseconds
+// ([ClassBadTime]) inside the window ([ClassImplausibleTime]).
+//
+// The window is [lim.Now()-lim.MaxPast, lim.Now()+lim.MaxFuture], and
+// whatever it is a time must be a UTC year from 1 to 9999. It catches unit
+// slips (microseconds sent as milliseconds), years past 9999, which
+// json.Marshal refuses, and times before year 1, which would sort first.
 //
 // Optional string fields accept a JSON string, number or boolean (kept as its
 // literal text); null or a value of another type reads as "" and is no error,
 // so a cosmetic schema change never loses an event. Object keeps everything.
 //
 // An unknown event name is no error: the envelope is parsed and the event
-// returned with Known false and no typed view. Parse never panics.
-func Parse(raw []byte) (*Event, error) {
+// returned with Known false and no typed view. Its event_ts is checked like
+// any other; a bad or implausible object time is skipped.
+//
+// The cost is linear in len(raw), whatever its shape. ParseWith never panics.
+func ParseWith(raw []byte, lim Limits) (*Event, error) {
+	lim = lim.withDefaults()
+	if perr := checkShape(raw, lim.MaxDepth); perr != nil {
+		if perr.Class != ClassTooDeep {
+			perr.Event = knownNameOf(raw) // nesting is bounded: decoding is safe
+		}
+		return nil, perr
+	}
 	raw = bytes.Clone(raw)
 	env, perr := decodeObject(raw, "")
 	if perr != nil {
@@ -236,11 +229,11 @@ func Parse(raw []byte) (*Event, error) {
 	name, ok := jsonString(env["event"])
 	switch {
 	case env["event"] == nil || isNull(env["event"]):
-		return nil, &ParseError{Field: "event", Reason: reasonMissing}
+		return nil, &ParseError{Field: "event", Reason: reasonMissing, Class: ClassMissing}
 	case !ok:
-		return nil, &ParseError{Field: "event", Reason: reasonNotString}
+		return nil, &ParseError{Field: "event", Reason: reasonNotString, Class: ClassNotString}
 	case name == "":
-		return nil, &ParseError{Field: "event", Reason: reasonEmpty}
+		return nil, &ParseError{Field: "event", Reason: reasonEmpty, Class: ClassEmpty}
 	}
 	known := IsKnown(name)
 	errName := ""
@@ -248,7 +241,7 @@ func Parse(raw []byte) (*Event, error) {
 		errName = name
 	}
 	fail := func(field, reason string) (*Event, error) {
-		return nil, &ParseError{Event: errName, Field: field, Reason: reason}
+		return nil, &ParseError{Event: errName, Field: field, Reason: reason, Class: reasonClasses[reason]}
 	}
 
 	tsRaw := env["event_ts"]
@@ -260,7 +253,12 @@ func Parse(raw []byte) (*Event, error) {
 		return fail("event_ts", reasonNotInt)
 	}
 	if tsMS <= 0 {
-		return fail("event_ts", "not after the Unix epoch")
+		return fail("event_ts", reasonNotAfterEpoch)
+	}
+	win := lim.window()
+	ts := time.UnixMilli(tsMS).UTC()
+	if !win.plausible(ts) {
+		return fail("event_ts", reasonImplausibleTime)
 	}
 
 	if env["payload"] == nil || isNull(env["payload"]) {
@@ -292,14 +290,14 @@ func Parse(raw []byte) (*Event, error) {
 
 	ev := &Event{
 		Name:      name,
-		TS:        time.UnixMilli(tsMS).UTC(),
+		TS:        ts,
 		AccountID: accountID,
 		Object:    objRaw,
 		Raw:       raw,
 		Known:     known,
 	}
 
-	f := &fields{m: obj, event: errName}
+	f := &fields{m: obj, event: errName, win: win}
 	ev.Time = f.eventTime(known, ev.TS)
 	if known {
 		switch groupOf(name) {
@@ -329,12 +327,13 @@ func Parse(raw []byte) (*Event, error) {
 type fields struct {
 	m     map[string]json.RawMessage
 	event string
+	win   window // where times must lie
 	err   *ParseError
 }
 
 func (f *fields) fail(key, reason string) {
 	if f.err == nil {
-		f.err = &ParseError{Event: f.event, Field: "payload.object." + key, Reason: reason}
+		f.err = &ParseError{Event: f.event, Field: "payload.object." + key, Reason: reason, Class: reasonClasses[reason]}
 	}
 }
 
@@ -407,14 +406,18 @@ func (f *fields) timeField(key string) (t time.Time, present bool, ok bool) {
 }
 
 // eventTime picks Event.Time. For known events every time field present must
-// parse; for unknown ones bad values are skipped.
+// parse and be plausible; for unknown ones other values are skipped.
 func (f *fields) eventTime(strict bool, ts time.Time) time.Time {
 	var chosen time.Time
 	for _, key := range objectTimeFields {
 		t, present, ok := f.timeField(key)
+		reason := reasonBadTime
+		if ok && present && !f.win.plausible(t) {
+			ok, reason = false, reasonImplausibleTime
+		}
 		if !ok {
 			if strict {
-				f.fail(key, reasonBadTime)
+				f.fail(key, reason)
 				return ts
 			}
 			continue
@@ -527,18 +530,32 @@ func decodeObject(raw []byte, path string) (map[string]json.RawMessage, *ParseEr
 	if err := json.Unmarshal(raw, &m); err != nil {
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
-			return nil, &ParseError{Field: path, Reason: "invalid JSON at offset " + strconv.FormatInt(se.Offset, 10)}
+			return nil, &ParseError{Field: path, Reason: reasonInvalidJSON + " at offset " + strconv.FormatInt(se.Offset, 10), Class: ClassInvalidJSON}
 		}
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return nil, &ParseError{Field: path, Reason: reasonNotObject}
+			return nil, &ParseError{Field: path, Reason: reasonNotObject, Class: ClassNotObject}
 		}
-		return nil, &ParseError{Field: path, Reason: "invalid JSON"}
+		return nil, &ParseError{Field: path, Reason: reasonInvalidJSON, Class: ClassInvalidJSON}
 	}
 	if m == nil {
-		return nil, &ParseError{Field: path, Reason: reasonNotObject}
+		return nil, &ParseError{Field: path, Reason: reasonNotObject, Class: ClassNotObject}
 	}
 	return m, nil
+}
+
+// knownNameOf returns the event name of raw when it is a known one, else "".
+func knownNameOf(raw []byte) string {
+	var env struct {
+		Event json.RawMessage `json:"event"`
+	}
+	if json.Unmarshal(raw, &env) != nil {
+		return ""
+	}
+	if name, ok := jsonString(env.Event); ok && IsKnown(name) {
+		return name
+	}
+	return ""
 }
 
 // firstByte returns the first non-space byte of raw, or 0.

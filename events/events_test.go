@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // Expected typed views of the samples.
@@ -126,7 +128,7 @@ func TestParseSamples(t *testing.T) {
 		tested = append(tested, tt.name)
 		t.Run(tt.name, func(t *testing.T) {
 			raw := loadSample(t, tt.name)
-			ev, err := Parse(raw)
+			ev, err := parseNearSamples(raw)
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
@@ -257,7 +259,7 @@ func TestParseRequiredFieldMissing(t *testing.T) {
 			t.Run(name+"/"+mu.field+"/"+mu.reason, func(t *testing.T) {
 				m := decodeGeneric(t, raw)
 				mu.mutate(m)
-				ev, err := Parse(mustJSON(t, m))
+				ev, err := parseNearSamples(mustJSON(t, m))
 				var pe *ParseError
 				if !errors.As(err, &pe) {
 					t.Fatalf("Parse = %v, %v; want a *ParseError", ev, err)
@@ -286,7 +288,7 @@ func TestParseUnknownName(t *testing.T) {
 	m["event"] = "contact_center.engagement_teleported"
 	delete(objectOf(m), "engagement_id") // would be required if the name were known
 	objectOf(m)["date_time_ms"] = "not a time"
-	ev, err := Parse(mustJSON(t, m))
+	ev, err := parseNearSamples(mustJSON(t, m))
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
@@ -303,7 +305,7 @@ func TestParseUnknownName(t *testing.T) {
 	// The envelope is still required, and the unknown name is not echoed.
 	delete(m, "event_ts")
 	m["event"] = "x-secretish-name-" + strings.Repeat("z", 200)
-	_, err = Parse(mustJSON(t, m))
+	_, err = parseNearSamples(mustJSON(t, m))
 	var pe *ParseError
 	if !errors.As(err, &pe) || pe.Field != "event_ts" || pe.Event != "" {
 		t.Fatalf("err = %v; want ParseError on event_ts without the name", err)
@@ -331,7 +333,7 @@ func TestParseExtraKnownNames(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			raw := fmt.Sprintf(`{"event":%q,"event_ts":1764410400000,"payload":{"account_id":"a","object":%s}}`, tt.name, tt.object)
-			ev, err := Parse([]byte(raw))
+			ev, err := parseNearSamples([]byte(raw))
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
@@ -372,7 +374,7 @@ func TestParseDateTimeForms(t *testing.T) {
 			for _, k := range tt.unset {
 				delete(objectOf(m), k)
 			}
-			ev, err := Parse(mustJSON(t, m))
+			ev, err := parseNearSamples(mustJSON(t, m))
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
@@ -387,7 +389,7 @@ func TestParseDateTimeForms(t *testing.T) {
 			t.Run(fmt.Sprintf("bad %s %v", field, bad), func(t *testing.T) {
 				m := decodeGeneric(t, mustJSON(t, base))
 				objectOf(m)[field] = bad
-				_, err := Parse(mustJSON(t, m))
+				_, err := parseNearSamples(mustJSON(t, m))
 				var pe *ParseError
 				if !errors.As(err, &pe) || pe.Field != "payload.object."+field {
 					t.Fatalf("err = %v; want a ParseError naming payload.object.%s", err, field)
@@ -402,7 +404,7 @@ func TestParseDateTimeForms(t *testing.T) {
 
 func TestParseTimePrecedence(t *testing.T) {
 	// Tasks carry last_modified_time_ms and created_time_ms: the former wins.
-	ev, err := Parse(loadSample(t, TaskCreated))
+	ev, err := parseNearSamples(loadSample(t, TaskCreated))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,7 +414,7 @@ func TestParseTimePrecedence(t *testing.T) {
 	// date_time_ms beats last_modified_time_ms.
 	m := decodeGeneric(t, loadSample(t, TaskCreated))
 	objectOf(m)["date_time_ms"] = "2025-11-29T09:00:00.000Z"
-	ev, err = Parse(mustJSON(t, m))
+	ev, err = parseNearSamples(mustJSON(t, m))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -425,7 +427,7 @@ func TestParseLoginType(t *testing.T) {
 	for _, lt := range []any{100, "100", json.Number("100")} {
 		m := decodeGeneric(t, loadSample(t, UserSignedIn))
 		objectOf(m)["login_type"] = lt
-		ev, err := Parse(mustJSON(t, m))
+		ev, err := parseNearSamples(mustJSON(t, m))
 		if err != nil {
 			t.Fatalf("login_type %#v: %v", lt, err)
 		}
@@ -440,7 +442,7 @@ func TestParseLenientOptionalFields(t *testing.T) {
 	objectOf(m)["flow_name"] = map[string]any{"nested": true}
 	objectOf(m)["task_priority"] = "7"
 	objectOf(m)["caller_number"] = 15550100142
-	ev, err := Parse(mustJSON(t, m))
+	ev, err := parseNearSamples(mustJSON(t, m))
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
@@ -451,7 +453,7 @@ func TestParseLenientOptionalFields(t *testing.T) {
 
 func TestParseCopiesInput(t *testing.T) {
 	raw := loadSample(t, EngagementUserAnswered)
-	ev, err := Parse(raw)
+	ev, err := parseNearSamples(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -465,7 +467,7 @@ func TestParseCopiesInput(t *testing.T) {
 }
 
 func TestParseGarbage(t *testing.T) {
-	big := `{"event":"` + EngagementUserAnswered + `","event_ts":1,"payload":{"account_id":"a","object":{"engagement_id":"e","user_id":"u","x":"` + strings.Repeat("A", 4<<20) + `"}}}`
+	big := `{"event":"` + EngagementUserAnswered + `","event_ts":` + strconv.FormatInt(samplesTS, 10) + `,"payload":{"account_id":"a","object":{"engagement_id":"e","user_id":"u","x":"` + strings.Repeat("A", 4<<20) + `"}}}`
 	inputs := map[string]string{
 		"empty":          "",
 		"space":          "   ",
@@ -487,7 +489,10 @@ func TestParseGarbage(t *testing.T) {
 	}
 	for name, in := range inputs {
 		t.Run(name, func(t *testing.T) {
-			ev, err := Parse([]byte(in))
+			ev, err := parseNearSamples([]byte(in))
+			if name == "huge" && err != nil {
+				t.Fatalf("a 4 MiB event: %v", err)
+			}
 			if err == nil {
 				if ev == nil || ev.Name == "" || ev.Key == "" {
 					t.Errorf("Parse = %+v, nil; want a complete event or an error", ev)
@@ -509,14 +514,22 @@ func FuzzParse(f *testing.F) {
 	for _, name := range sampleNames(f) {
 		f.Add(loadSample(f, name))
 	}
-	f.Add([]byte(`{"event":"user.signed_in","event_ts":1,"payload":{"account_id":"a","object":{"id":"u","login_type":"100","date-time":"2025-11-29T10:00:00Z"}}}`))
+	f.Add([]byte(`{"event":"user.signed_in","event_ts":1764410400000,"payload":{"account_id":"a","object":{"id":"u","login_type":"100","date-time":"2025-11-29T10:00:00Z"}}}`))
+	f.Add([]byte(`{"event":"contact_center.engagement_user_answered","event_ts":1764410400000,"payload":{"account_id":"a","object":{"engagement_id":"e\ud800","user_id":"u","n":[{"a":[[{}]]}],"date_time_ms":"0001-01-01T00:00:00Z"}}}`))
 	f.Add([]byte(`null`))
+	win := nearSamples.withDefaults().window()
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		ev, err := Parse(raw)
+		ev, err := parseNearSamples(raw)
 		if err != nil {
 			var pe *ParseError
 			if !errors.As(err, &pe) {
 				t.Fatalf("err = %T; want *ParseError", err)
+			}
+			if pe.Class == "" || pe.ReasonClass() == ClassOther {
+				t.Fatalf("error %v has no class", err)
+			}
+			if event, field := pe.Labels(); event != "unknown" && !IsKnown(event) || !labelFields[field] && field != "other" {
+				t.Fatalf("Labels = %q, %q: not in the fixed sets", event, field)
 			}
 			return
 		}
@@ -525,6 +538,20 @@ func FuzzParse(f *testing.F) {
 		}
 		if ev.Known != IsKnown(ev.Name) {
 			t.Fatalf("Known = %v for %q", ev.Known, ev.Name)
+		}
+		// Accepted times are in the window and marshal; accepted text is
+		// UTF-8; the nesting is bounded.
+		if !win.plausible(ev.Time) || !win.plausible(ev.TS) {
+			t.Fatalf("Time %v, TS %v outside %v", ev.Time, ev.TS, win)
+		}
+		if _, err := json.Marshal(ev.Time); err != nil {
+			t.Fatalf("Time does not marshal: %v", err)
+		}
+		if !utf8.Valid(raw) || !utf8.ValidString(ev.Name) || !utf8.ValidString(ev.AccountID) {
+			t.Fatalf("accepted text that is not UTF-8: %q", raw)
+		}
+		if checkShape(raw, DefaultMaxDepth) != nil {
+			t.Fatalf("accepted a shape checkShape refuses: %q", raw)
 		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 )
@@ -15,6 +16,22 @@ func TestMain(m *testing.M) {
 }
 
 const samplesDir = "testdata/samples"
+
+// samplesNow is a clock reading near the sample events' times
+// (2025-11-29T10:00Z to 10:07Z) and the times the tests derive from them.
+var samplesNow = time.Date(2025, 11, 30, 0, 0, 0, 0, time.UTC)
+
+// samplesTS is samplesNow as event_ts, for hand-written events.
+var samplesTS = samplesNow.UnixMilli()
+
+// nearSamples is the default Limits with the clock at samplesNow: the
+// window checks stay on, around the samples' day.
+var nearSamples = Limits{Now: func() time.Time { return samplesNow }}
+
+// parseNearSamples parses raw as Parse does, with the clock at samplesNow.
+func parseNearSamples(raw []byte) (*Event, error) {
+	return ParseWith(raw, nearSamples)
+}
 
 // loadSample returns the sample of event name.
 func loadSample(t testing.TB, name string) []byte {

@@ -301,9 +301,12 @@ func runClient(t *testing.T, cfg ClientConfig, deliver func(*Event)) (*Client, f
 	return c, stop
 }
 
-// eventJSON returns an engagement_user_answered event numbered i.
+// eventJSON returns an engagement_user_answered event numbered i, of now
+// (the client parses with the default Limits, on the real clock).
 func eventJSON(i int) []byte {
-	return fmt.Appendf(nil, `{"event":"contact_center.engagement_user_answered","event_ts":%d,"payload":{"account_id":"acct-1","object":{"engagement_id":"eng-%d","user_id":"usr-1","date_time_ms":"2025-11-29T10:00:15.000Z"}}}`, 1764410415000+int64(i), i)
+	at := time.Now().UTC()
+	return fmt.Appendf(nil, `{"event":"contact_center.engagement_user_answered","event_ts":%d,"payload":{"account_id":"acct-1","object":{"engagement_id":"eng-%d","user_id":"usr-1","date_time_ms":%q}}}`,
+		at.UnixMilli()+int64(i), i, at.Format("2006-01-02T15:04:05.000Z"))
 }
 
 // ---- tests ----
@@ -485,7 +488,7 @@ func TestMessagesDeliveredInOrder(t *testing.T) {
 				_ = z.send(`{"no module":1}`)
 				_ = z.send(`{"module":"surprise"}`)
 				_ = z.sendEvent([]byte(`{"event":"contact_center.engagement_user_answered","event_ts":1,"payload":{"account_id":"a","object":{"engagement_id":"e"}}}`))
-				_ = z.sendEvent([]byte(`{"event":"contact_center.brand_new","event_ts":1,"payload":{"account_id":"a","object":{}}}`))
+				_ = z.sendEvent(fmt.Appendf(nil, `{"event":"contact_center.brand_new","event_ts":%d,"payload":{"account_id":"a","object":{}}}`, time.Now().UnixMilli()))
 			}
 			if z.sendEvent(eventJSON(i)) != nil {
 				return
@@ -684,7 +687,7 @@ func TestC05_WatchdogClosesSilentServer(t *testing.T) {
 func TestC12_LargeEventFrameIsRead(t *testing.T) {
 	log, _ := testLogger(t)
 	big := strings.Repeat("n", 200<<10)
-	event := fmt.Appendf(nil, `{"event":"contact_center.engagement_user_answered","event_ts":1764410415000,"payload":{"account_id":"a","object":{"engagement_id":"eng-big","user_id":"u","notes":%q}}}`, big)
+	event := fmt.Appendf(nil, `{"event":"contact_center.engagement_user_answered","event_ts":%d,"payload":{"account_id":"a","object":{"engagement_id":"eng-big","user_id":"u","notes":%q}}}`, time.Now().UnixMilli(), big)
 	fz := newFakeZoom(t, func(z *zoomConn) {
 		if z.accept() != nil || z.sendEvent(event) != nil {
 			return

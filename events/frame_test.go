@@ -70,7 +70,7 @@ func TestMessageFrameParsedTwice(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: ParseFrame: %v", name, err)
 		}
-		ev, err := Parse([]byte(f.Content))
+		ev, err := parseNearSamples([]byte(f.Content))
 		if err != nil || ev.Name != name {
 			t.Fatalf("%s: Parse(content) = %v, %v", name, ev, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/zccadapter/zccadapter/wait"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -195,7 +196,7 @@ func BenchmarkFootprint(b *testing.B) {
 			if s, err := nodeStatus(sctx, local.NodeURL(standby)); err == nil && int64(s.Pending) > peakStandby.Load() {
 				peakStandby.Store(int64(s.Pending))
 			}
-			waitCtx(sctx, 100*time.Millisecond) //nolint:errcheck // the loop checks sctx
+			wait.Sleep(sctx, 100*time.Millisecond) //nolint:errcheck // the loop checks sctx
 		}
 	}()
 	start := time.Now()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -64,16 +63,4 @@ func envDuration(name string, def time.Duration) time.Duration {
 // minutes, and the runner shows the lines as they come.
 func progress(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "    … "+format+"\n", args...)
-}
-
-// waitCtx sleeps d or until ctx ends.
-func waitCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

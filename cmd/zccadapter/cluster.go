@@ -5,12 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
-
-	"github.com/zccadapter/zccadapter/cluster"
-	"github.com/zccadapter/zccadapter/config"
-	"github.com/zccadapter/zccadapter/doctor"
 )
 
 // clusterCmd is `zccadapter cluster`: operations on the pair's state in
@@ -44,12 +39,8 @@ func clusterBumpEpochCmd() *cobra.Command {
 			"term's epoch is above N. Reads the config like status; the Zoom secret is not needed.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.LoadForStatus(path)
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			cl, err := cluster.Connect(ctx, doctor.ClusterConfig(cfg, timeout), zerolog.Nop())
+			_, cl, err := connectForTool(ctx, path, timeout)
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -38,12 +39,8 @@ func statusCmd() *cobra.Command {
 			"The Zoom client secret is not needed.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.LoadForStatus(path)
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			cl, err := cluster.Connect(ctx, doctor.ClusterConfig(cfg, timeout), zerolog.Nop())
+			cfg, cl, err := connectForTool(ctx, path, timeout)
 			if err != nil {
 				return err
 			}
@@ -72,4 +69,20 @@ func statusCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "bound of each request")
 	return cmd
+}
+
+// connectForTool loads the config at path as the operator tools read it (no
+// Zoom secret needed: config.LoadForStatus) and connects to its etcd cluster
+// with timeout per request. The caller closes the cluster. Errors name the
+// file or the etcd endpoints at fault.
+func connectForTool(ctx context.Context, path string, timeout time.Duration) (*config.Config, *cluster.Cluster, error) {
+	cfg, err := config.LoadForStatus(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	cl, err := cluster.Connect(ctx, doctor.ClusterConfig(cfg, timeout), zerolog.Nop())
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, cl, nil
 }

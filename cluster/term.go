@@ -104,60 +104,11 @@ func (c *Cluster) Campaign(ctx context.Context, m protocol.Member) (*Term, error
 	if _, err := c.client.Put(cctx, c.keys.Member(c.cfg.Node), string(mb), clientv3.WithLease(l.s.Lease())); err != nil {
 		return fail(why(err, "register member"))
 	}
-
 	el := concurrency.NewElection(l.s, c.keys.Election())
-	// etcd's Campaign, cancelled, deletes its key with the client's own
-	// context (no deadline: client/v3/concurrency/election.go), so with etcd
-	// unreachable it returns only when etcd answers or the client closes.
-	// Wait for it only while ctx and the session last; after that it is
-	// abandoned to the client (Close joins it), and the lease, revoked or
-	// expiring, deletes the key anyway.
-	done := make(chan error, 1)
-	c.abandoned.Add(1)
-	go func() {
-		defer c.abandoned.Done()
-		done <- el.Campaign(cctx, c.cfg.Node)
-	}()
-	finished := false
-	select {
-	case err = <-done:
-		finished = true
-	case <-ctx.Done():
-	case <-l.lost:
-	}
-	if !finished {
-		ccancel()
-		select {
-		case err = <-done:
-		case <-time.After(100 * time.Millisecond):
-			err = context.Canceled // abandoned: below, the lost session or ctx says why
-		}
-	}
-	if err != nil {
+	if err := c.campaignOn(ctx, cctx, ccancel, el, l); err != nil {
 		return fail(why(err, "campaign"))
 	}
-
-	// Verify before acting: our key exists under our live lease with the
-	// revision Campaign reported, and it is the oldest key of the election.
-	// The same read takes the epoch base (epoch.go).
-	if !l.valid() {
-		return fail(protocol.ErrPhantomLeader)
-	}
-	vctx, vcancel := context.WithTimeout(ctx, c.cfg.SessionTTL)
-	defer vcancel()
-	resp, err := c.client.Txn(vctx).Then(
-		clientv3.OpGet(c.keys.Election(), clientv3.WithFirstCreate()...),
-		clientv3.OpGet(c.keys.epochBase()),
-	).Commit()
-	if err != nil {
-		return fail(fmt.Errorf("verify leadership: %w", err))
-	}
-	lead, baseKV := resp.Responses[0].GetResponseRange().Kvs, resp.Responses[1].GetResponseRange().Kvs
-	if len(lead) == 0 || string(lead[0].Key) != el.Key() ||
-		lead[0].CreateRevision != el.Rev() || clientv3.LeaseID(lead[0].Lease) != l.s.Lease() {
-		return fail(protocol.ErrPhantomLeader)
-	}
-	base, err := parseEpochBase(baseKV)
+	base, err := c.verifyLeadership(ctx, el, l)
 	if err != nil {
 		return fail(err)
 	}
@@ -174,6 +125,64 @@ func (c *Cluster) Campaign(ctx context.Context, m protocol.Member) (*Term, error
 		}
 	}()
 	return t, nil
+}
+
+// campaignOn runs etcd's Campaign on el under cctx and waits for it while
+// ctx and the session l last. etcd's Campaign, cancelled, deletes its key
+// with the client's own context (no deadline:
+// client/v3/concurrency/election.go), so with etcd unreachable it returns
+// only when etcd answers or the client closes: after ctx or the session
+// ends it is cancelled, given 100 ms, and then abandoned to the client
+// (Close joins it); the lease, revoked or expiring, deletes the key anyway.
+// It returns etcd's error, or context.Canceled when abandoned (the caller's
+// lost session or ctx says why).
+func (c *Cluster) campaignOn(ctx, cctx context.Context, ccancel context.CancelFunc, el *concurrency.Election, l *lease) error {
+	done := make(chan error, 1)
+	c.abandoned.Add(1)
+	go func() {
+		defer c.abandoned.Done()
+		done <- el.Campaign(cctx, c.cfg.Node)
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	case <-l.lost:
+	}
+	ccancel()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(100 * time.Millisecond):
+		return context.Canceled
+	}
+}
+
+// verifyLeadership checks, before the node acts, that its election key
+// exists under its live lease l with the revision Campaign reported and is
+// the oldest key of the election (the etcd trap of DESIGN §4, C-08), and
+// reads the epoch base in the same txn (epoch.go). It returns the base, or
+// protocol.ErrPhantomLeader when the check fails, or etcd's error (bounded
+// by one session TTL).
+func (c *Cluster) verifyLeadership(ctx context.Context, el *concurrency.Election, l *lease) (int64, error) {
+	if !l.valid() {
+		return 0, protocol.ErrPhantomLeader
+	}
+	vctx, vcancel := context.WithTimeout(ctx, c.cfg.SessionTTL)
+	defer vcancel()
+	resp, err := c.client.Txn(vctx).Then(
+		clientv3.OpGet(c.keys.Election(), clientv3.WithFirstCreate()...),
+		clientv3.OpGet(c.keys.epochBase()),
+	).Commit()
+	if err != nil {
+		return 0, fmt.Errorf("verify leadership: %w", err)
+	}
+	lead, baseKV := resp.Responses[0].GetResponseRange().Kvs, resp.Responses[1].GetResponseRange().Kvs
+	if len(lead) == 0 || string(lead[0].Key) != el.Key() ||
+		lead[0].CreateRevision != el.Rev() || clientv3.LeaseID(lead[0].Lease) != l.s.Lease() {
+		return 0, protocol.ErrPhantomLeader
+	}
+	return parseEpochBase(baseKV)
 }
 
 func (t *Term) end(err error) {

@@ -3,10 +3,12 @@ package drill
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -124,8 +126,22 @@ func (p *proc) stop(grace time.Duration) {
 	}
 }
 
-// freePort returns a loopback port that was free a moment ago.
+// freePort returns a loopback port that was free a moment ago, drawn at
+// random from [20000, 32000): below the ephemeral ranges of Linux
+// (32768–60999), Windows and macOS (49152–65535), so that while a process of
+// the drill is down (an etcd member restarted on its own ports, a node
+// restarted) no outgoing connection of another program is given its port.
+// After 200 taken ports it falls back to a port the kernel picks.
 func freePort() (int, error) {
+	for range 200 {
+		port := 20000 + rand.IntN(12000)
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return port, nil
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err

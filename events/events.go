@@ -297,7 +297,7 @@ func ParseWith(raw []byte, lim Limits) (*Event, error) {
 		Known:     known,
 	}
 
-	f := &fields{m: obj, event: errName, win: win}
+	f := &fields{m: obj, event: errName, win: win, skew: lim.MaxSkew}
 	ev.Time = f.eventTime(known, ev.TS)
 	if known {
 		switch groupOf(name) {
@@ -327,7 +327,8 @@ func ParseWith(raw []byte, lim Limits) (*Event, error) {
 type fields struct {
 	m     map[string]json.RawMessage
 	event string
-	win   window // where times must lie
+	win   window        // where times must lie
+	skew  time.Duration // how far an object time may lie after event_ts
 	err   *ParseError
 }
 
@@ -409,6 +410,7 @@ func (f *fields) timeField(key string) (t time.Time, present bool, ok bool) {
 // parse and be plausible; for unknown ones other values are skipped.
 func (f *fields) eventTime(strict bool, ts time.Time) time.Time {
 	var chosen time.Time
+	var chosenKey string
 	for _, key := range objectTimeFields {
 		t, present, ok := f.timeField(key)
 		reason := reasonBadTime
@@ -423,10 +425,17 @@ func (f *fields) eventTime(strict bool, ts time.Time) time.Time {
 			continue
 		}
 		if present && chosen.IsZero() && key != "created_time_ms" {
-			chosen = t
+			chosen, chosenKey = t, key
 		}
 	}
 	if chosen.IsZero() {
+		return ts
+	}
+	// The event claims to have been sent before it happened: one of the two
+	// times is wrong, and nothing says which (the recording would start or
+	// stop at a time the event itself contradicts).
+	if strict && chosen.After(ts.Add(f.skew)) {
+		f.fail(chosenKey, reasonContradictory)
 		return ts
 	}
 	return chosen

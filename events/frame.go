@@ -2,6 +2,7 @@ package events
 
 import (
 	"encoding/json"
+	"unicode/utf8"
 )
 
 // Frame modules (PROTOCOL.md §1). Every WebSocket text frame of an event
@@ -43,6 +44,11 @@ type Frame struct {
 // as text. Errors are [*ParseError]s with a Field of "frame.module",
 // "frame.success", "frame.content" or "frame.header". ParseFrame never panics.
 func ParseFrame(b []byte) (Frame, error) {
+	if !utf8.Valid(b) {
+		// encoding/json would turn the bytes into U+FFFD, and the frame
+		// would then fail its signature check for the wrong reason.
+		return Frame{}, &ParseError{Field: "frame", Reason: reasonInvalidUTF8, Class: ClassInvalidUTF8}
+	}
 	m, perr := decodeObject(b, "frame")
 	if perr != nil {
 		return Frame{}, perr

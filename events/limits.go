@@ -18,6 +18,10 @@ const (
 	// the envelope counting as 1 (so payload.object is at depth 3). Zoom's
 	// objects nest three or four levels.
 	DefaultMaxDepth = 64
+	// DefaultMaxSkew is how far an object's own time (date_time_ms, …) may
+	// lie after the envelope's event_ts: an event is sent after its fact,
+	// and Zoom's services agree on the time to within seconds.
+	DefaultMaxSkew = 5 * time.Minute
 )
 
 // Limits bounds what [ParseWith] accepts. The zero value means every default;
@@ -39,6 +43,10 @@ type Limits struct {
 	// the outermost object counting as 1. Zero or negative means
 	// DefaultMaxDepth (64).
 	MaxDepth int
+	// MaxSkew is how far an object time may lie after event_ts before the
+	// two contradict each other (the event would have been sent before it
+	// happened). Zero or negative means DefaultMaxSkew (5 min).
+	MaxSkew time.Duration
 }
 
 // withDefaults returns l with every zero or negative field set to its
@@ -47,6 +55,7 @@ func (l Limits) withDefaults() Limits {
 	l.MaxFuture = cmp.Or(max(l.MaxFuture, 0), DefaultMaxFuture)
 	l.MaxPast = cmp.Or(max(l.MaxPast, 0), DefaultMaxPast)
 	l.MaxDepth = cmp.Or(max(l.MaxDepth, 0), DefaultMaxDepth)
+	l.MaxSkew = cmp.Or(max(l.MaxSkew, 0), DefaultMaxSkew)
 	if l.Now == nil {
 		l.Now = time.Now
 	}

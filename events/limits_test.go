@@ -138,10 +138,12 @@ func TestParseTimeWindowEdges(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			// The time both as event_ts and as the object's date_time_ms.
+			// The time both as event_ts and as the object's date_time_ms
+			// (sent now, or when it happened if that is later: an event is
+			// never sent before its fact).
 			for _, raw := range [][]byte{
 				envelope(EngagementUserAnswered, tt.at.UnixMilli(), answered("")),
-				envelope(EngagementUserAnswered, tt.lim.withDefaults().Now().UnixMilli(),
+				envelope(EngagementUserAnswered, max(tt.lim.withDefaults().Now().UnixMilli(), tt.at.UnixMilli()),
 					answered(`"date_time_ms":`+strconv.FormatInt(tt.at.UnixMilli(), 10))),
 			} {
 				ev, err := ParseWith(raw, tt.lim)
@@ -183,7 +185,7 @@ func TestParseDefaultWindow(t *testing.T) {
 		at := time.Now().Add(tt.off).UnixMilli()
 		for _, raw := range [][]byte{
 			envelope(EngagementUserAnswered, at, answered("")),
-			envelope(EngagementUserAnswered, time.Now().UnixMilli(), answered(`"date_time_ms":`+strconv.FormatInt(at, 10))),
+			envelope(EngagementUserAnswered, max(time.Now().UnixMilli(), at), answered(`"date_time_ms":`+strconv.FormatInt(at, 10))),
 		} {
 			_, err := Parse(raw)
 			if (err == nil) != tt.ok {

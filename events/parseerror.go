@@ -70,6 +70,10 @@ const (
 	// ClassImplausibleTime: a time is outside the window of [Limits], or
 	// not a year from 1 to 9999, or event_ts is not after the Unix epoch.
 	ClassImplausibleTime Class = "implausible_time"
+	// ClassContradictoryTime: an object time lies after the envelope's
+	// event_ts by more than [Limits].MaxSkew: the event claims to have been
+	// sent before it happened.
+	ClassContradictoryTime Class = "contradictory_time"
 	// ClassTooDeep: objects and arrays nest deeper than [Limits].MaxDepth.
 	ClassTooDeep Class = "too_deep"
 	// ClassInvalidUTF8: a string or object key is not valid UTF-8, or
@@ -91,6 +95,7 @@ const (
 	reasonBadTime         = "not an RFC 3339 time or epoch milliseconds"
 	reasonNotAfterEpoch   = "not after the Unix epoch"
 	reasonImplausibleTime = "implausible time"
+	reasonContradictory   = "after event_ts (contradictory times)"
 	reasonTooDeep         = "nested too deep"
 	reasonInvalidUTF8     = "not valid UTF-8"
 	reasonInvalidJSON     = "invalid JSON"
@@ -108,6 +113,7 @@ var reasonClasses = map[string]Class{
 	reasonBadTime:         ClassBadTime,
 	reasonNotAfterEpoch:   ClassImplausibleTime,
 	reasonImplausibleTime: ClassImplausibleTime,
+	reasonContradictory:   ClassContradictoryTime,
 	reasonTooDeep:         ClassTooDeep,
 	reasonInvalidUTF8:     ClassInvalidUTF8,
 	reasonInvalidJSON:     ClassInvalidJSON,

@@ -75,6 +75,15 @@ var (
 		[]string{"node", "event", "outcome"}, nil)
 )
 
+// Recorder replies and refusals: each an alert.
+var (
+	descRefused = prometheus.NewDesc("zccadapter_commands_refused_total",
+		"Commands the recorder refused (422 invalid transition, 400 malformed), by action: an alert, for a stop the recording may still be running.", []string{"node", "action"}, nil)
+	descBadReplies        = counterDesc("recorder_bad_replies", "Recorder replies that were not the Recording Control API's (missing field, unknown result or state, not JSON): failed attempts.")
+	descFenceResets       = counterDesc("recorder_fence_resets", "Times the recorder took this leader's epoch again as new: its epoch fence had gone backwards (restarted without durable state).")
+	descReconcileUnlisted = counterDesc("reconcile_unlisted_open_segments", "Segments the log showed open at a promotion that the recorder did not list as open (kept open; their stops are sent when the legs end).")
+)
+
 // txnBuckets are the upper bounds (seconds) of the leader txn latency
 // histogram.
 var txnBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}
@@ -121,6 +130,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		descReceived, descApplied, descDeduplicated, descHandedOff, descStale, descLate, descDropped,
 		descMalformed, descBadSignature, descUnknown, descCommands, descAgentUpdates, descConnects, descReconnects, descAuthFailures,
 		descWatchdogCloses, descOversize, descEventsByName} {
+		ch <- d
+	}
+	for _, d := range []*prometheus.Desc{descRefused, descBadReplies, descFenceResets, descReconcileUnlisted} {
 		ch <- d
 	}
 	c.n.txn.Describe(ch)
@@ -193,6 +205,12 @@ func emit(ch chan<- prometheus.Metric, version string, s NodeStatus, cs *events.
 	counter(descCommands, s.Duplicates, "duplicate")
 	counter(descCommands, s.Invalid, "invalid")
 	counter(descAgentUpdates, s.AgentUpdates)
+	for action, v := range s.Refused {
+		counter(descRefused, v, action)
+	}
+	counter(descBadReplies, s.RecorderBadReplies)
+	counter(descFenceResets, s.RecorderFenceResets)
+	counter(descReconcileUnlisted, s.ReconcileUnlisted)
 	if cs != nil {
 		if !cs.LastFrameAt.IsZero() {
 			gauge(descLastFrameAge, max(0, now.Sub(cs.LastFrameAt).Seconds()))

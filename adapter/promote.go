@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/zccadapter/zccadapter/cluster/protocol"
@@ -61,6 +62,7 @@ func (L *leader) claimEpoch() bool {
 	err := n.sink.ClaimEpoch(L.ctx, rcapi.EpochClaim{Epoch: epoch, Node: n.cfg.Name})
 	if err == nil {
 		n.staleRefusals = 0
+		L.startFenceKeeper()
 		return true
 	}
 	var se *StaleEpochError
@@ -72,7 +74,8 @@ func (L *leader) claimEpoch() bool {
 		wait := n.staleEpochWait()
 		L.log.Error().Int64("recorder_epoch", se.Epoch).Int64("epoch", epoch).Dur("retry_in", wait).
 			Msg("the recorder has seen a higher epoch than this cluster issues: another cluster drives this recorder " +
-				"(give each pair its own recorder), or etcd was rebuilt (reset the recorder's epoch); not leading until then")
+				"(give each pair its own recorder), or etcd was rebuilt or restored from a backup " +
+				"(run `zccadapter cluster bump-epoch --above " + strconv.FormatInt(se.Epoch, 10) + "`); not leading until then")
 	} else {
 		L.stepDown(err, "recorder did not take the epoch")
 	}
@@ -153,15 +156,25 @@ func (L *leader) load(s *protocol.Snapshot) error {
 
 // reconcile compares the recorder's open segments with the state and
 // adopts what the recorder knows that the log does not: a command the old
-// leader sent but had not logged. It sends nothing.
+// leader sent but had not logged (a segment the recorder holds open, or
+// paused or resumed, that the log does not show so). It sends nothing.
+//
+// A segment the log shows open that the recorder does not list stays open:
+// absence is no proof of a stop (an empty or partial list, a recorder that
+// lost its state). The stop is sent when the leg's end is applied; its id
+// is deterministic, so a stop the old leader already sent is answered
+// duplicate. Such segments are counted and logged. When the list cannot be
+// read (a malformed reply included) the state stays as the log has it.
 func (L *leader) reconcile() {
 	open, err := L.n.sink.OpenRecordings(L.ctx)
 	if err != nil {
-		L.log.Warn().Err(err).Msg("promotion: recorder open recordings unavailable; continuing from the log")
+		L.log.Warn().Err(err).Msg("promotion: recorder open recordings unavailable; continuing from the log (open segments stay open)")
 		return
 	}
 	adopted := 0
+	openAt := make(map[string]bool, len(open))
 	for _, o := range open {
+		openAt[o.SegmentID] = true
 		eng := L.engs[o.EngagementID]
 		if eng == nil {
 			eng = &Engagement{ID: o.EngagementID}
@@ -189,27 +202,23 @@ func (L *leader) reconcile() {
 			adopted++
 		}
 	}
-	// A segment the log shows open that the recorder has closed: the old
-	// leader's stop reached the recorder but not the log.
-	openAt := make(map[string]bool, len(open))
-	for _, o := range open {
-		openAt[o.SegmentID] = true
-	}
+	var unlisted []string
 	for _, eng := range L.engs {
 		for _, seg := range eng.Segments {
 			if seg.open() && !openAt[seg.ID] {
-				seg.State = rcapi.StateStopped
-				if seg.StoppedAt.IsZero() {
-					seg.StoppedAt = seg.StartedAt
-				}
-				L.batch.engs[eng.ID] = eng
-				adopted++
+				unlisted = append(unlisted, seg.ID)
 			}
 		}
 	}
 	if adopted > 0 {
 		L.log.Info().Int("segments", adopted).Msg("promotion: adopted recorder state the log did not show")
 	}
+	if len(unlisted) > 0 {
+		sort.Strings(unlisted)
+		L.log.Warn().Int("segments", len(unlisted)).Strs("segment_ids", unlisted[:min(len(unlisted), 10)]).
+			Msg("promotion: segments the log shows open are not in the recorder's open list; kept open, their stops are sent when the legs end")
+	}
+	L.n.count(func(s *NodeStatus) { s.ReconcileUnlisted += int64(len(unlisted)) })
 }
 
 // splitSegmentID returns the user id and leg number of a segment id

@@ -46,8 +46,8 @@ func (L *leader) sendFenced(call func(context.Context) error, refused func(error
 	}
 }
 
-// send delivers one command (sendFenced); a refused command is counted as
-// invalid and logged.
+// send delivers one command (sendFenced); a refused command is reported
+// (refused: an alert).
 func (L *leader) send(c rcapi.Command) error {
 	return L.sendFenced(func(ctx context.Context) error {
 		res, err := L.n.sink.Send(ctx, c)
@@ -60,10 +60,7 @@ func (L *leader) send(c rcapi.Command) error {
 			})
 		}
 		return err
-	}, func(err error) {
-		L.n.count(func(s *NodeStatus) { s.Invalid++ })
-		L.log.Error().Err(err).Str("action", c.Action).Str("segment_id", c.SegmentID).Str("command_id", c.ID).Msg("recorder refused a command")
-	})
+	}, func(err error) { L.refused(c, err) })
 }
 
 // sendAgent delivers one roster update under the same fencing rules as

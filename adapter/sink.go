@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/zccadapter/zccadapter/rcapi"
+	"github.com/zccadapter/zccadapter/redact"
 	"github.com/zccadapter/zccadapter/wait"
 )
 
@@ -56,7 +57,9 @@ type Sink interface {
 	// like Send. ErrStaleEpoch if the recorder has seen a higher one.
 	ClaimEpoch(ctx context.Context, c rcapi.EpochClaim) error
 	// OpenRecordings lists the recorder's open segments, for
-	// reconciliation. One attempt per call; ctx bounds it.
+	// reconciliation. One attempt per call; ctx bounds it. On error (a
+	// malformed reply included) nothing is known about which segments are
+	// open; a segment's absence from the list is not a stop.
 	OpenRecordings(ctx context.Context) ([]rcapi.OpenRecording, error)
 }
 
@@ -73,7 +76,14 @@ type HTTPSinkConfig struct {
 	Client *http.Client
 	// BearerToken, when set, is sent as Authorization: Bearer. Never logged.
 	BearerToken string
-	Logger      zerolog.Logger
+	// EpochReannounce is how often a leader re-announces its epoch (POST
+	// /v1/epoch) while it leads, so that a recorder that lost its fence
+	// (restarted without durable state) gets it back and is noticed
+	// (FenceResets). A leader also re-announces when the recorder answers
+	// again after failed attempts. Default 5s; negative: never (only at
+	// promotion).
+	EpochReannounce time.Duration
+	Logger          zerolog.Logger
 }
 
 // HTTPSink speaks the Recording Control API v1 (DESIGN §6) over HTTP.
@@ -88,6 +98,70 @@ type HTTPSink struct {
 	lastWarn   time.Time
 	lastErr    string
 	failedSent int64
+	// claimed is the epoch of the last claim the recorder took (applied or
+	// duplicate); a later claim of it answered applied means the fence
+	// went backwards.
+	claimed     int64
+	fenceResets int64
+	badReplies  int64
+	// badKinds holds the path, status and kind of the malformed replies
+	// already logged at Error: a handful of paths, two statuses (200,
+	// 409), seven kinds.
+	badKinds map[badKind]bool
+	// recovered gets a value (latest wins, never blocks) when the recorder
+	// answers after failed attempts.
+	recovered chan struct{}
+}
+
+// SinkCounts are an HTTPSink's counters since it was made.
+type SinkCounts struct {
+	// BadReplies counts replies that were not the endpoint's reply
+	// (*rcapi.ReplyError): each was a failed attempt.
+	BadReplies int64
+	// FenceResets counts epoch claims the recorder answered applied
+	// although it had taken the same epoch before: its fence had gone
+	// backwards (a restart without durable state).
+	FenceResets int64
+}
+
+// Counts returns the sink's counters. Safe for concurrent use.
+func (s *HTTPSink) Counts() SinkCounts {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return SinkCounts{BadReplies: s.badReplies, FenceResets: s.fenceResets}
+}
+
+// EpochReannounce is HTTPSinkConfig.EpochReannounce with its default:
+// how often a leader re-announces its epoch; ≤ 0: never.
+func (s *HTTPSink) EpochReannounce() time.Duration { return s.cfg.EpochReannounce }
+
+// Recovered delivers a value when the recorder answers after one or more
+// failed attempts (latest wins: at most one value waits). Shared by every
+// term of the node; a value left from an earlier term only causes one more
+// re-announcement.
+func (s *HTTPSink) Recovered() <-chan struct{} { return s.recovered }
+
+// badKind is what a malformed reply is logged once for.
+type badKind struct {
+	path   string
+	status int
+	kind   string
+}
+
+// noteBadReply counts a malformed reply and logs it at Error the first
+// time its path, status and kind are seen (then at Debug, with the
+// retries).
+func (s *HTTPSink) noteBadReply(re *rcapi.ReplyError) {
+	s.mu.Lock()
+	s.badReplies++
+	key := badKind{re.Path, re.Status, re.Kind}
+	first := !s.badKinds[key]
+	s.badKinds[key] = true
+	s.mu.Unlock()
+	if first {
+		s.cfg.Logger.Error().Err(re).Str("path", re.Path).Int("status", re.Status).Str("kind", re.Kind).Str("body", re.Body).
+			Msg("the recorder's reply is not the Recording Control API's; treated as a failed attempt (logged once per path, status and kind)")
+	}
 }
 
 // SinkHealth says whether the recorder answered the last attempt.
@@ -133,6 +207,10 @@ func (s *HTTPSink) noteSuccess() {
 	defer s.mu.Unlock()
 	if s.failing {
 		s.cfg.Logger.Info().Dur("down_for", time.Since(s.failSince)).Int64("failed_attempts", s.failedSent).Msg("recorder answers again")
+		select {
+		case s.recovered <- struct{}{}:
+		default: // one waits already
+		}
 	}
 	s.failing, s.failedSent, s.lastWarn, s.lastErr = false, 0, time.Time{}, ""
 }
@@ -146,6 +224,7 @@ func NewHTTPSink(cfg HTTPSinkConfig) (*HTTPSink, error) {
 	cfg.RequestTimeout = cmp.Or(cfg.RequestTimeout, 2*time.Second)
 	cfg.MinBackoff = cmp.Or(cfg.MinBackoff, 50*time.Millisecond)
 	cfg.MaxBackoff = cmp.Or(cfg.MaxBackoff, 2*time.Second)
+	cfg.EpochReannounce = cmp.Or(cfg.EpochReannounce, 5*time.Second)
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}}
 	}
@@ -155,8 +234,13 @@ func NewHTTPSink(cfg HTTPSinkConfig) (*HTTPSink, error) {
 		return nil, fmt.Errorf("recorder: %w", err)
 	}
 	return &HTTPSink{cfg: cfg, rc: rc,
-		backoff: wait.Backoff{Min: cfg.MinBackoff, Max: cfg.MaxBackoff, Jitter: true}}, nil
+		backoff:  wait.Backoff{Min: cfg.MinBackoff, Max: cfg.MaxBackoff, Jitter: true},
+		badKinds: map[badKind]bool{}, recovered: make(chan struct{}, 1)}, nil
 }
+
+// maxReasonBytes bounds the recorder's message carried in a refusal's
+// error.
+const maxReasonBytes = 200
 
 // retryable marks an attempt whose outcome is unknown or transient.
 type retryable struct{ err error }
@@ -178,6 +262,10 @@ func (s *HTTPSink) post(ctx context.Context, path string, try func(context.Conte
 			s.noteSuccess()
 			return res, err
 		}
+		var re *rcapi.ReplyError
+		if errors.As(err, &re) {
+			s.noteBadReply(re)
+		}
 		if ctx.Err() != nil {
 			return "", ctx.Err()
 		}
@@ -192,7 +280,9 @@ func (s *HTTPSink) post(ctx context.Context, path string, try func(context.Conte
 
 // verdict maps one attempt's outcome to the Sink's errors: 409 is a
 // *StaleEpochError, 422 ErrInvalidTransition, 400 ErrRejected; any other
-// status, a 200 that is not a result and a transport error are retryable.
+// status, a malformed reply (*rcapi.ReplyError: a 200 that is not a
+// result, a 409 without a positive epoch) and a transport error are
+// retryable.
 func verdict(res string, err error) (string, error) {
 	if err == nil || errors.Is(err, rcapi.ErrEncode) {
 		return res, err
@@ -205,9 +295,9 @@ func verdict(res string, err error) (string, error) {
 	case http.StatusConflict:
 		return "", &StaleEpochError{Epoch: se.Reply.Epoch}
 	case http.StatusUnprocessableEntity:
-		return "", ErrInvalidTransition
+		return "", fmt.Errorf("%w: %s", ErrInvalidTransition, redact.Truncate(se.Reply.Message, maxReasonBytes))
 	case http.StatusBadRequest:
-		return "", fmt.Errorf("%w: %s", ErrRejected, se.Reply.Message)
+		return "", fmt.Errorf("%w: %s", ErrRejected, redact.Truncate(se.Reply.Message, maxReasonBytes))
 	default:
 		return "", retryable{err}
 	}
@@ -223,13 +313,39 @@ func (s *HTTPSink) SendAgent(ctx context.Context, a rcapi.AgentUpdate) (string, 
 	return s.post(ctx, rcapi.PathAgents, func(ctx context.Context) (string, error) { return s.rc.PostAgent(ctx, a) })
 }
 
-// ClaimEpoch implements Sink.
+// ClaimEpoch implements Sink. A claim of the epoch the recorder took last
+// time answered applied, not duplicate, means the recorder's fence went
+// backwards (restarted without durable state): it is logged at Error and
+// counted (FenceResets); the claim has restored the fence, so it is no
+// error.
 func (s *HTTPSink) ClaimEpoch(ctx context.Context, c rcapi.EpochClaim) error {
-	_, err := s.post(ctx, rcapi.PathEpoch, func(ctx context.Context) (string, error) { return s.rc.ClaimEpoch(ctx, c) })
-	return err
+	res, err := s.post(ctx, rcapi.PathEpoch, func(ctx context.Context) (string, error) { return s.rc.ClaimEpoch(ctx, c) })
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	reset := res == rcapi.ResultApplied && s.claimed == c.Epoch
+	if reset {
+		s.fenceResets++
+	}
+	s.claimed = c.Epoch
+	s.mu.Unlock()
+	if reset {
+		s.cfg.Logger.Error().Int64("epoch", c.Epoch).
+			Msg("the recorder's epoch fence went backwards (restarted without durable state?): it took this term's epoch again as new; " +
+				"re-announced, so it refuses older epochs again, but a deposed leader's commands may have been accepted meanwhile " +
+				"(run the recorder with durable state, SPEC.md §5)")
+	}
+	return nil
 }
 
-// OpenRecordings implements Sink.
+// OpenRecordings implements Sink: one attempt. A malformed reply is
+// counted and logged (once per kind) and returned.
 func (s *HTTPSink) OpenRecordings(ctx context.Context) ([]rcapi.OpenRecording, error) {
-	return s.rc.OpenRecordings(ctx)
+	open, err := s.rc.OpenRecordings(ctx)
+	var re *rcapi.ReplyError
+	if errors.As(err, &re) {
+		s.noteBadReply(re)
+	}
+	return open, err
 }

@@ -1,6 +1,8 @@
 package adapter
 
 import (
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/zccadapter/zccadapter/events"
@@ -46,6 +48,34 @@ type NodeStatus struct {
 	MirrorApplied int       `json:"mirror_dedup_keys"`
 	MirrorStates  int       `json:"mirror_engagements"`
 	LastError     string    `json:"last_error,omitempty"`
+
+	// Recorder replies and refusals (an alert each): Refused counts the
+	// commands the recorder refused (422, 400), by action; RecentRefused
+	// lists the last MaxRecentRefused of them, oldest first. BadReplies and
+	// FenceResets are the sink's counts (SinkCounts). ReconcileUnlisted
+	// counts the segments the log showed open at a promotion that the
+	// recorder did not list (kept open).
+	Refused             map[string]int64 `json:"commands_refused,omitempty"`
+	RecentRefused       []RefusedCommand `json:"commands_refused_recent,omitempty"`
+	RecorderBadReplies  int64            `json:"recorder_bad_replies"`
+	RecorderFenceResets int64            `json:"recorder_fence_resets"`
+	ReconcileUnlisted   int64            `json:"reconcile_unlisted_open"`
+}
+
+// MaxRecentRefused bounds NodeStatus.RecentRefused.
+const MaxRecentRefused = 8
+
+// RefusedCommand is a command the recorder refused (422 invalid
+// transition, 400 malformed): nothing happened at the recorder. For a stop
+// the recording may still be running. It carries no secret.
+type RefusedCommand struct {
+	At           time.Time `json:"at"`
+	EngagementID string    `json:"engagement_id"`
+	SegmentID    string    `json:"segment_id"`
+	Action       string    `json:"action"`
+	CommandID    string    `json:"command_id"`
+	// Reason is the sink's error, scrubbed and truncated.
+	Reason string `json:"reason"`
 }
 
 // StatusDoc is the JSON body of GET /status: the NodeStatus fields (inline)
@@ -73,7 +103,12 @@ const (
 func (n *Node) Status() NodeStatus {
 	n.mu.Lock()
 	s := n.st
+	s.Refused, s.RecentRefused = maps.Clone(s.Refused), slices.Clone(s.RecentRefused)
 	n.mu.Unlock()
+	if c, ok := n.sink.(interface{ Counts() SinkCounts }); ok {
+		sc := c.Counts()
+		s.RecorderBadReplies, s.RecorderFenceResets = sc.BadReplies, sc.FenceResets
+	}
 	if n.source != nil {
 		cs := n.source.Status()
 		s.Subscription = n.source.SubscriptionID()

@@ -108,7 +108,7 @@ func TestClientRequests(t *testing.T) {
 }
 
 func TestClientReads(t *testing.T) {
-	s := newServer(t, http.StatusOK, `{"recordings":[{"segment_id":"e/u","engagement_id":"e","state":"recording","epoch":3}]}`)
+	s := newServer(t, http.StatusOK, `{"recordings":[{"segment_id":"e/u","engagement_id":"e","state":"recording","pauses":0,"started_at":"2025-01-02T03:04:05.006Z","epoch":3,"later":"ignored"}]}`)
 	c := newClient(t, s.URL)
 	open, err := c.OpenRecordings(t.Context())
 	if err != nil || len(open) != 1 || open[0].SegmentID != "e/u" || open[0].Epoch != 3 {
@@ -150,12 +150,15 @@ func TestClientStatusError(t *testing.T) {
 }
 
 func TestClientReplyError(t *testing.T) {
-	for _, body := range []string{`{"result":"maybe"}`, `not json`} {
+	for body, want := range map[string]string{
+		`{"result":"maybe"}`: `POST /v1/epoch: HTTP 200: malformed reply: result "maybe" is not applied or duplicate`,
+		`not json`:           `POST /v1/epoch: HTTP 200: malformed reply: invalid character 'o' in literal null (expecting 'u')`,
+	} {
 		s := newServer(t, http.StatusOK, body)
 		_, err := newClient(t, s.URL).ClaimEpoch(t.Context(), rcapi.EpochClaim{Epoch: 1})
 		var re *rcapi.ReplyError
-		if !errors.As(err, &re) || err.Error() != "POST /v1/epoch: unexpected 200 body" {
-			t.Errorf("200 %s: err = %v; want a *ReplyError", body, err)
+		if !errors.As(err, &re) || err.Error() != want {
+			t.Errorf("200 %s: err = %v; want a *ReplyError %q", body, err, want)
 		}
 	}
 	s := newServer(t, http.StatusOK, `{"recordings":`)
@@ -163,6 +166,113 @@ func TestClientReplyError(t *testing.T) {
 	var re *rcapi.ReplyError
 	if !errors.As(err, &re) || !strings.HasPrefix(err.Error(), "GET /v1/recordings: ") || re.Err == nil {
 		t.Errorf("truncated list: err = %v; want a *ReplyError with the decoding error", err)
+	}
+}
+
+// TestFinding2_ClientDecodesRepliesStrictly: a reply that lacks a field the
+// spec requires, carries a result or state it does not list, is not JSON or
+// has data after the object is a *ReplyError with the status, the kind and
+// the start of the body (scrubbed), never a success or an empty list; a 409
+// without a positive epoch is one too, not a stale epoch.
+func TestFinding2_ClientDecodesRepliesStrictly(t *testing.T) {
+	open := func(ctx context.Context, c *rcapi.Client) error {
+		list, err := c.OpenRecordings(ctx)
+		if err == nil && list == nil {
+			t.Error("OpenRecordings returned a nil list without an error")
+		}
+		return err
+	}
+	post := func(ctx context.Context, c *rcapi.Client) error {
+		_, err := c.PostCommand(ctx, rcapi.Command{ID: "c"})
+		return err
+	}
+	ledger := func(ctx context.Context, c *rcapi.Client) error {
+		_, err := c.Ledger(ctx)
+		return err
+	}
+	const seg = `"segment_id":"e/u","engagement_id":"e","state":"recording","pauses":0,"started_at":"2025-01-02T03:04:05Z","epoch":3`
+	for _, tc := range []struct {
+		name   string
+		call   func(context.Context, *rcapi.Client) error
+		status int
+		body   string
+		kind   string
+	}{
+		{"open: empty object", open, 200, `{}`, rcapi.ReplyMissingField},
+		{"open: null list", open, 200, `{"recordings":null}`, rcapi.ReplyMissingField},
+		{"open: JSON null", open, 200, `null`, rcapi.ReplyMissingField},
+		{"open: an array", open, 200, `[]`, rcapi.ReplyNotJSON},
+		{"open: HTML", open, 200, `<html><body>Login to continue</body></html>`, rcapi.ReplyNotJSON},
+		{"open: empty body", open, 200, ``, rcapi.ReplyNotJSON},
+		{"open: trailing data", open, 200, `{"recordings":[]} {"recordings":[{` + seg + `}]}`, rcapi.ReplyTrailingData},
+		{"open: trailing garbage", open, 200, `{"recordings":[]}garbage`, rcapi.ReplyTrailingData},
+		{"open: null segment", open, 200, `{"recordings":[null]}`, rcapi.ReplyMissingField},
+		{"open: segment without ids", open, 200, `{"recordings":[{"state":"recording","pauses":0,"started_at":"2025-01-02T03:04:05Z","epoch":3}]}`, rcapi.ReplyMissingField},
+		{"open: segment without pauses", open, 200, `{"recordings":[{"segment_id":"e/u","engagement_id":"e","state":"recording","started_at":"2025-01-02T03:04:05Z","epoch":3}]}`, rcapi.ReplyMissingField},
+		{"open: empty segment id", open, 200, `{"recordings":[{"segment_id":"","engagement_id":"e","state":"recording","pauses":0,"started_at":"2025-01-02T03:04:05Z","epoch":3}]}`, rcapi.ReplyInvalidValue},
+		{"open: unknown state", open, 200, `{"recordings":[{"segment_id":"e/u","engagement_id":"e","state":"weird","pauses":0,"started_at":"2025-01-02T03:04:05Z","epoch":3}]}`, rcapi.ReplyUnknownState},
+		{"open: stopped in the open list", open, 200, `{"recordings":[{"segment_id":"e/u","engagement_id":"e","state":"stopped","pauses":0,"started_at":"2025-01-02T03:04:05Z","epoch":3}]}`, rcapi.ReplyUnknownState},
+		{"open: paused without a pause", open, 200, `{"recordings":[{"segment_id":"e/u","engagement_id":"e","state":"paused","pauses":0,"started_at":"2025-01-02T03:04:05Z","epoch":3}]}`, rcapi.ReplyInvalidValue},
+		{"open: zero epoch", open, 200, `{"recordings":[{"segment_id":"e/u","engagement_id":"e","state":"recording","pauses":0,"started_at":"2025-01-02T03:04:05Z","epoch":0}]}`, rcapi.ReplyInvalidValue},
+		{"open: listed twice", open, 200, `{"recordings":[{` + seg + `},{` + seg + `}]}`, rcapi.ReplyInvalidValue},
+		{"open: wrong type", open, 200, `{"recordings":[{"segment_id":"e/u","engagement_id":"e","state":"recording","pauses":"one","started_at":"2025-01-02T03:04:05Z","epoch":3}]}`, rcapi.ReplyNotJSON},
+		{"post: empty object", post, 200, `{}`, rcapi.ReplyMissingField},
+		{"post: weird result", post, 200, `{"result":"weird"}`, rcapi.ReplyUnknownResult},
+		{"post: null result", post, 200, `{"result":null}`, rcapi.ReplyMissingField},
+		{"post: HTML", post, 200, `<html>ok</html>`, rcapi.ReplyNotJSON},
+		{"post: trailing data", post, 200, `{"result":"applied"}{"result":"applied"}`, rcapi.ReplyTrailingData},
+		{"post: 409 without epoch", post, 409, `{"error":"stale_epoch"}`, rcapi.ReplyMissingField},
+		{"post: 409 with epoch 0", post, 409, `{"error":"stale_epoch","epoch":0}`, rcapi.ReplyInvalidValue},
+		{"post: 409 of a proxy", post, 409, `<html>Conflict</html>`, rcapi.ReplyNotJSON},
+		{"post: 409 other error", post, 409, `{"error":"busy","epoch":4}`, rcapi.ReplyUnknownResult},
+		{"ledger: empty object", ledger, 200, `{}`, rcapi.ReplyMissingField},
+		{"ledger: trailing data", ledger, 200, `{"epoch":1,"entries":[]}]`, rcapi.ReplyTrailingData},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newServer(t, tc.status, tc.body)
+			err := tc.call(t.Context(), newClient(t, s.URL))
+			var re *rcapi.ReplyError
+			if !errors.As(err, &re) {
+				t.Fatalf("err = %v; want a *ReplyError", err)
+			}
+			if re.Status != tc.status || re.Kind != tc.kind || re.Err == nil {
+				t.Errorf("ReplyError status %d kind %q (%v); want %d %q", re.Status, re.Kind, re.Err, tc.status, tc.kind)
+			}
+			if want := strings.TrimSpace(tc.body); !strings.HasPrefix(re.Body, want) {
+				t.Errorf("Body = %q; want the start of the reply %q", re.Body, want)
+			}
+			var se *rcapi.StatusError
+			if errors.As(err, &se) {
+				t.Errorf("err is also a *StatusError %v: a caller would take it as a verdict", se)
+			}
+		})
+	}
+}
+
+// TestClientReplyBounds: a malformed reply's Body is scrubbed; a 200
+// larger than the call reads is a *ReplyError (too_large) with a bounded
+// Body; a valid empty list is an empty list.
+func TestClientReplyBounds(t *testing.T) {
+	echo := newServer(t, http.StatusOK, `<html>you sent Bearer `+bearer+` and access_token=q-secret</html>`)
+	_, err := newClient(t, echo.URL).OpenRecordings(t.Context())
+	var re *rcapi.ReplyError
+	if !errors.As(err, &re) || re.Kind != rcapi.ReplyNotJSON {
+		t.Fatalf("HTML reply: err = %v; want a *ReplyError not_json", err)
+	}
+	for _, secret := range []string{bearer, "q-secret"} {
+		if strings.Contains(re.Body, secret) || strings.Contains(err.Error(), secret) {
+			t.Errorf("the error holds %q: %v / %q", secret, err, re.Body)
+		}
+	}
+	s := newServer(t, http.StatusOK, `{"result":"applied","pad":"`+strings.Repeat("x", rcapi.MaxReplyBody)+`"}`)
+	_, err = newClient(t, s.URL).PostCommand(t.Context(), rcapi.Command{ID: "c"})
+	if !errors.As(err, &re) || re.Kind != rcapi.ReplyTooLarge || len(re.Body) > rcapi.MaxErrorBody+len("…") {
+		t.Fatalf("oversized reply: err = %v; want a *ReplyError too_large with a bounded body", err)
+	}
+	s.set(http.StatusOK, `{"recordings":[]}`)
+	list, err := newClient(t, s.URL).OpenRecordings(t.Context())
+	if err != nil || list == nil || len(list) != 0 {
+		t.Fatalf("empty list = %#v, %v; want an empty, non-nil list", list, err)
 	}
 }
 

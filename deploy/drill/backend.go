@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -140,7 +141,8 @@ func (l *Local) Start(ctx context.Context) error {
 		"--listen", fmt.Sprintf("127.0.0.1:%d", zp), "--account-id", "acct-drill", "--client-id", "drill-client",
 		"--subscriptions", strings.Join(subs, ","))
 	l.recURL = fmt.Sprintf("http://127.0.0.1:%d", rp)
-	l.recorder = newProc("recorder", l.bin, logDir, nil, "sim", "recorder", "--listen", fmt.Sprintf("127.0.0.1:%d", rp))
+	l.recorder = newProc("recorder", l.bin, logDir, nil, "sim", "recorder", "--listen", fmt.Sprintf("127.0.0.1:%d", rp),
+		"--state", filepath.Join(l.dir, "recorder.state"))
 	for _, p := range []*proc{l.etcd, l.zoom, l.recorder} {
 		if err := p.start(); err != nil {
 			return err
@@ -297,6 +299,38 @@ func (l *Local) Restart(ctx context.Context, node string) error {
 		}
 	}
 	return err
+}
+
+// StopRecorder stops the reference recorder with SIGKILL (kill) or SIGTERM
+// and returns its exit code (-1 for death by signal) once it has exited,
+// or ctx's error.
+func (l *Local) StopRecorder(ctx context.Context, kill bool) (int, error) {
+	sig := syscall.SIGTERM
+	if kill {
+		sig = syscall.SIGKILL
+	}
+	if err := l.recorder.signal(sig); err != nil {
+		return 0, err
+	}
+	select {
+	case <-l.recorder.exited():
+		return l.recorder.exitCode(), nil
+	case <-ctx.Done():
+		return 0, fmt.Errorf("recorder did not exit: %w", ctx.Err())
+	}
+}
+
+// StartRecorder starts the reference recorder again, on the same address
+// and state file (it replays its journal), and returns once its ledger
+// answers.
+func (l *Local) StartRecorder(ctx context.Context) error {
+	if l.recorder.running() {
+		return errors.New("drill: the recorder is still running")
+	}
+	if err := l.recorder.start(); err != nil {
+		return err
+	}
+	return l.waitHTTP(ctx, l.recURL+"/v1/ledger", l.recorder)
 }
 
 // StopEtcd implements Backend: the single local member stops gracefully.

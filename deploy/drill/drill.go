@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 
@@ -66,6 +68,26 @@ type Report struct {
 	Roles []RoleSample `json:"roles,omitempty"`
 	// Markers are the injected faults and other actions, in order.
 	Markers []Marker `json:"markers,omitempty"`
+	// RecorderRestarts are the reference recorder's restarts
+	// (restart-recorder), in order.
+	RecorderRestarts []RecorderRestart `json:"recorder_restarts,omitempty"`
+}
+
+// RecorderRestart is one stop and start of the reference recorder on its
+// state file.
+type RecorderRestart struct {
+	Signal string    `json:"signal"` // term or kill
+	StopAt time.Time `json:"stop_at"`
+	// DownMS: signal → the recorder answers again.
+	DownMS   float64 `json:"down_ms"`
+	ExitCode int     `json:"exit_code"` // -1 for death by signal
+	// EntriesBefore is the ledger's length read just before the signal;
+	// EntriesAfter its length once the recorder answered again, replayed
+	// from the state file. Pass: the ledger came back whole (every entry
+	// read before, in place) and a SIGTERM exited 0.
+	EntriesBefore int  `json:"entries_before"`
+	EntriesAfter  int  `json:"entries_after"`
+	Pass          bool `json:"pass"`
 }
 
 // Failover is one injected leader fault and its measured takeover.
@@ -109,6 +131,14 @@ type Counts struct {
 	Invalid           int              `json:"invalid_transitions"`
 	EventsPerNode     map[string]int64 `json:"events_received_per_node"`
 	HandedOffPerNode  map[string]int64 `json:"events_handed_off_per_node"`
+	// MalformedPerNode, QuarantinedPerNode and BadSignaturePerNode are
+	// what each node refused or kept aside, summed over all of its runs
+	// (sampled every 100 ms, and at the end): its /status
+	// events_malformed, events_quarantined (absent when no node reports
+	// it) and events_bad_signature.
+	MalformedPerNode    map[string]int64 `json:"events_malformed_per_node"`
+	QuarantinedPerNode  map[string]int64 `json:"events_quarantined_per_node,omitempty"`
+	BadSignaturePerNode map[string]int64 `json:"events_bad_signature_per_node"`
 }
 
 type drill struct {
@@ -160,7 +190,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			"min_call": t.MinCall.String(), "max_call": t.MaxCall.String(), "seed": t.Seed,
 			"session_ttl": sc.SessionTTL.String(), "pause_on_hold": *sc.PauseOnHold,
 		}}}
-	d.smp = &sampler{d: d, last: map[string]string{}}
+	d.smp = &sampler{d: d, last: map[string]string{}, bad: map[string]*badInput{}}
 	err := d.run(ctx)
 	d.be.Shutdown()
 	d.bg.Wait()
@@ -219,6 +249,11 @@ func (d *drill) fail(err error) {
 func (d *drill) run(ctx context.Context) error {
 	sc := d.sc
 	d.progress("scenario %s: %s", sc.Name, sc.Description)
+	for _, a := range sc.Actions {
+		if _, ok := d.be.(recorderRestarter); a.Do == ActRestartRec && !ok {
+			return fmt.Errorf("%s at %s: not supported by the %T backend (it cannot stop and start the reference recorder on its state file); run this scenario on the local backend", a.Do, a.At, d.be)
+		}
+	}
 	if err := d.be.Start(ctx); err != nil {
 		return err
 	}
@@ -367,6 +402,8 @@ func (d *drill) act(ctx context.Context, a Action) error {
 		d.smp.mark("recorder faults")
 		d.progress("recorder faults: %v", a.Settings)
 		return d.postJSON(ctx, d.be.RecorderURL()+"/sim/faults", a.Settings, nil)
+	case ActRestartRec:
+		return d.restartRecorder(ctx, a)
 	case ActEvents:
 		for _, ev := range a.Events {
 			raw, err := json.Marshal(ev)
@@ -381,7 +418,33 @@ func (d *drill) act(ctx context.Context, a Action) error {
 				return err
 			}
 		}
-		d.progress("sent %d literal events", len(a.Events))
+		var notes []string
+		for _, r := range a.Raw {
+			content, err := r.Content(time.Now())
+			if err != nil {
+				return err
+			}
+			body := map[string]any{}
+			if utf8.Valid(content) {
+				body["content"] = string(content)
+			} else {
+				body["content_base64"] = base64.StdEncoding.EncodeToString(content)
+			}
+			if len(a.Subscriptions) > 0 {
+				body["subscriptions"] = a.Subscriptions
+			}
+			if err := d.postJSON(ctx, d.be.ZoomURL()+"/sim/events", body, nil); err != nil {
+				return fmt.Errorf("raw event %q: %w", r.Note, err)
+			}
+			notes = append(notes, fmt.Sprintf("%s (%d bytes)", cmp.Or(r.Note, "raw"), len(content)))
+		}
+		if len(a.Raw) > 0 {
+			d.smp.mark(fmt.Sprintf("%d raw events", len(a.Raw)))
+			d.progress("sent %d raw events: %s", len(a.Raw), strings.Join(notes, ", "))
+		}
+		if len(a.Events) > 0 {
+			d.progress("sent %d literal events", len(a.Events))
+		}
 		return nil
 	}
 	return fmt.Errorf("unknown action %q", a.Do)
@@ -564,6 +627,76 @@ func (d *drill) restartEtcd(ctx context.Context, a Action) error {
 	return nil
 }
 
+// recorderRestarter is a backend that can stop the reference recorder and
+// start it again on the same address and state file.
+type recorderRestarter interface {
+	// StopRecorder sends SIGKILL (kill) or SIGTERM and returns the
+	// recorder's exit code (-1 for death by signal) once it has exited.
+	StopRecorder(ctx context.Context, kill bool) (int, error)
+	// StartRecorder starts it again and returns once its ledger answers.
+	StartRecorder(ctx context.Context) error
+}
+
+// restartRecorder stops the recorder with a.Signal (default term), keeps it
+// down for a.For (default 1s) counted from the signal, starts it again on
+// its state file and checks that its ledger came back whole.
+func (d *drill) restartRecorder(ctx context.Context, a Action) error {
+	rr := d.be.(recorderRestarter) // checked before the drill starts
+	before, err := readLedger(ctx, d.hc, d.be.RecorderURL())
+	if err != nil {
+		return fmt.Errorf("read the ledger before the recorder restart: %w", err)
+	}
+	rs := RecorderRestart{Signal: cmp.Or(a.Signal, "term"), StopAt: time.Now(), EntriesBefore: len(before.Entries)}
+	down := cmp.Or(a.For, time.Second)
+	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	rs.ExitCode, err = rr.StopRecorder(wctx, rs.Signal == "kill")
+	cancel()
+	if err != nil {
+		return fmt.Errorf("stop the recorder: %w", err)
+	}
+	d.smp.mark("recorder down (" + rs.Signal + ")")
+	d.progress("recorder stopped by SIG%s (exit code %d after %.0f ms); down for %s",
+		strings.ToUpper(rs.Signal), rs.ExitCode, ms(time.Since(rs.StopAt)), down)
+	if err := wait.Sleep(ctx, time.Until(rs.StopAt.Add(down))); err != nil {
+		return err
+	}
+	if err := rr.StartRecorder(ctx); err != nil {
+		return fmt.Errorf("start the recorder again: %w", err)
+	}
+	rs.DownMS = ms(time.Since(rs.StopAt))
+	d.smp.mark("recorder back")
+	after, err := readLedger(ctx, d.hc, d.be.RecorderURL())
+	if err != nil {
+		d.rep.RecorderRestarts = append(d.rep.RecorderRestarts, rs)
+		return fmt.Errorf("read the ledger after the recorder restart: %w", err)
+	}
+	rs.EntriesAfter = len(after.Entries)
+	var problems []string
+	if rs.Signal == "term" && rs.ExitCode != 0 {
+		problems = append(problems, fmt.Sprintf("exit code %d after SIGTERM, want 0", rs.ExitCode))
+	}
+	if len(after.Entries) < len(before.Entries) {
+		problems = append(problems, fmt.Sprintf("%d ledger entries after the restart, %d before", len(after.Entries), len(before.Entries)))
+	} else {
+		for i, e := range before.Entries {
+			g := after.Entries[i]
+			if g.Seq != e.Seq || g.Kind != e.Kind || g.Result != e.Result || !g.ReceivedAt.Equal(e.ReceivedAt) {
+				problems = append(problems, fmt.Sprintf("ledger entry %d changed across the restart: seq %d %s %s, was seq %d %s %s",
+					i+1, g.Seq, g.Kind, g.Result, e.Seq, e.Kind, e.Result))
+				break
+			}
+		}
+	}
+	rs.Pass = len(problems) == 0
+	d.rep.RecorderRestarts = append(d.rep.RecorderRestarts, rs)
+	for _, p := range problems {
+		d.fail(fmt.Errorf("recorder restart at %s: %s", a.At, p))
+	}
+	d.progress("recorder back after %.0f ms with %d ledger entries (%d before the signal), replayed from its state file",
+		rs.DownMS, rs.EntriesAfter, rs.EntriesBefore)
+	return nil
+}
+
 // waitReady waits until a node is leader or standby with its socket up.
 func (d *drill) waitReady(ctx context.Context, node string, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
@@ -582,9 +715,24 @@ func (d *drill) waitReady(ctx context.Context, node string, limit time.Duration)
 }
 
 func (d *drill) status(ctx context.Context, node string) (adapter.NodeStatus, error) {
-	var doc adapter.StatusDoc
-	err := d.getJSON(ctx, d.be.NodeURL(node)+"/status", &doc)
+	doc, _, err := d.statusDoc(ctx, node)
 	return doc.NodeStatus, err
+}
+
+// nodeDoc is a node's /status with the fields the drill reads beyond
+// adapter.StatusDoc: events_quarantined, which nodes may lack (nil then).
+type nodeDoc struct {
+	adapter.StatusDoc
+	QuarantinedCount *int64 `json:"events_quarantined"`
+}
+
+// statusDoc reads a node's /status; url is the base URL it was read from
+// (a local node gets a new one at each start).
+func (d *drill) statusDoc(ctx context.Context, node string) (nodeDoc, string, error) {
+	var doc nodeDoc
+	url := d.be.NodeURL(node)
+	err := d.getJSON(ctx, url+"/status", &doc)
+	return doc, url, err
 }
 
 // waitLeader waits for a live leader other than `not` with an epoch above

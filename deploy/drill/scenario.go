@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -63,30 +65,32 @@ type Traffic struct {
 
 // Action kinds.
 const (
-	ActKill         = "kill"            // SIGKILL a node (crash); a failover if it led
-	ActStop         = "stop"            // SIGTERM a node (graceful); a failover if it led
-	ActPause        = "pause"           // SIGSTOP a node; resumed after For, if set
-	ActResume       = "resume"          // SIGCONT a paused node
-	ActPartition    = "partition"       // cut a node off etcd; healed after For, if set
-	ActHeal         = "heal"            // reconnect a node to etcd
-	ActRestart      = "restart"         // start a node that was killed or stopped
-	ActRestartEtcd  = "restart-etcd"    // stop an etcd member (the leader by default) for For, then start it
-	ActZoomSettings = "zoom-settings"   // change simulated-Zoom settings
-	ActZoomFaults   = "zoom-faults"     // set delivery faults of one subscription
-	ActZoomDrop     = "zoom-drop"       // close one subscription's socket now
-	ActEvents       = "events"          // send literal events to some or all subscriptions
-	ActRecorder     = "recorder-faults" // set the reference recorder's faults
+	ActKill         = "kill"             // SIGKILL a node (crash); a failover if it led
+	ActStop         = "stop"             // SIGTERM a node (graceful); a failover if it led
+	ActPause        = "pause"            // SIGSTOP a node; resumed after For, if set
+	ActResume       = "resume"           // SIGCONT a paused node
+	ActPartition    = "partition"        // cut a node off etcd; healed after For, if set
+	ActHeal         = "heal"             // reconnect a node to etcd
+	ActRestart      = "restart"          // start a node that was killed or stopped
+	ActRestartEtcd  = "restart-etcd"     // stop an etcd member (the leader by default) for For, then start it
+	ActZoomSettings = "zoom-settings"    // change simulated-Zoom settings
+	ActZoomFaults   = "zoom-faults"      // set delivery faults of one subscription
+	ActZoomDrop     = "zoom-drop"        // close one subscription's socket now
+	ActEvents       = "events"           // send literal events to some or all subscriptions
+	ActRecorder     = "recorder-faults"  // set the reference recorder's faults
+	ActRestartRec   = "restart-recorder" // stop the reference recorder (Signal) for For, then start it on its state file
 )
 
 var actionKinds = []string{ActKill, ActStop, ActPause, ActResume, ActPartition, ActHeal, ActRestart,
-	ActRestartEtcd, ActZoomSettings, ActZoomFaults, ActZoomDrop, ActEvents, ActRecorder}
+	ActRestartEtcd, ActZoomSettings, ActZoomFaults, ActZoomDrop, ActEvents, ActRecorder, ActRestartRec}
 
 // Action is one timed step of a scenario.
 type Action struct {
 	// At is the time after traffic starts.
 	At time.Duration `yaml:"at"`
 	// Do is the action kind (kill, stop, pause, resume, partition, heal,
-	// restart, restart-etcd, zoom-settings, zoom-faults, zoom-drop, events).
+	// restart, restart-etcd, zoom-settings, zoom-faults, zoom-drop, events,
+	// recorder-faults, restart-recorder).
 	Do string `yaml:"do"`
 	// Node is a node name, or "leader" / "standby" (resolved when the
 	// action runs).
@@ -94,9 +98,13 @@ type Action struct {
 	// Restart, for kill and stop: start the node again as standby once its
 	// successor leads. Default true.
 	Restart *bool `yaml:"restart"`
-	// For: how long a pause, partition or etcd stop lasts (0: until a
-	// later resume/heal; for restart-etcd, 0 means 1s).
+	// For: how long a pause, partition, etcd stop or recorder stop lasts
+	// (0: until a later resume/heal; for restart-etcd and
+	// restart-recorder, 0 means 1s).
 	For time.Duration `yaml:"for"`
+	// Signal for restart-recorder: "term" (SIGTERM, the default: it
+	// closes its state file) or "kill" (SIGKILL: a crash).
+	Signal string `yaml:"signal"`
 	// Member of etcd for restart-etcd ("" = the etcd leader).
 	Member string `yaml:"member"`
 	// Subscription for zoom-faults and zoom-drop: a subscription id such as
@@ -111,6 +119,31 @@ type Action struct {
 	// empty).
 	Subscriptions []string         `yaml:"subscriptions"`
 	Events        []map[string]any `yaml:"events"`
+	// Raw for events: frame contents sent verbatim after Events, each
+	// through POST /sim/events "content" (or "content_base64" when its
+	// bytes are not valid UTF-8). Nothing is recorded for Zoom's REST.
+	Raw []RawEvent `yaml:"raw"`
+}
+
+// RawEvent is one frame content of an events action, sent verbatim: it
+// may be malformed, implausible or oversized on purpose.
+type RawEvent struct {
+	// Note names the event in the progress lines.
+	Note string `yaml:"note"`
+	// Text is the content. These placeholders are replaced when the action
+	// runs: {now_ms} (the clock in Unix milliseconds), {now_ms+DUR} and
+	// {now_ms-DUR} (DUR a Go duration such as 3h), {now_us} (Unix
+	// microseconds) and {byte:HH} (the byte 0xHH, raw: {byte:ff} makes
+	// invalid UTF-8).
+	Text string `yaml:"text"`
+	// Pad, when positive, grows the content to at least this many bytes
+	// with a filler field, "_pad":"xxx…", put first in Text's outer
+	// object (Text must then be a non-empty JSON object).
+	Pad int `yaml:"pad"`
+	// Deep, when positive, puts a field "_deep" first in Text's outer
+	// object holding objects nested Deep levels deep (the event then nests
+	// Deep+1 deep).
+	Deep int `yaml:"deep"`
 }
 
 // Expect is what must hold after a scenario.
@@ -124,6 +157,13 @@ type Expect struct {
 	NoStartFor []string `yaml:"no_start_for"`
 	// StartFor lists segment ids that must have been started.
 	StartFor []string `yaml:"start_for"`
+	// MalformedAtLeast, when set, adds invariant G7 (bad input counted):
+	// every node must have counted at least this many events as malformed
+	// or quarantined (its /status events_malformed plus
+	// events_quarantined, when the node reports the latter), summed over
+	// all of its runs in the drill. A node that counted fewer fails it:
+	// poison that was neither refused nor kept was taken for an event.
+	MalformedAtLeast *int `yaml:"malformed_at_least"`
 }
 
 // LoadScenario reads a scenario file; errors name the file and the field.
@@ -220,13 +260,28 @@ func (s *Scenario) Validate() error {
 				errs = append(errs, fmt.Errorf("%s: subscription is required", where))
 			}
 		case ActEvents:
-			if len(a.Events) == 0 {
-				errs = append(errs, fmt.Errorf("%s: events is empty", where))
+			if len(a.Events) == 0 && len(a.Raw) == 0 {
+				errs = append(errs, fmt.Errorf("%s: events and raw are empty", where))
+			}
+			for j, r := range a.Raw {
+				if _, err := r.Content(time.Now()); err != nil {
+					errs = append(errs, fmt.Errorf("%s: raw[%d]: %w", where, j, err))
+				}
+			}
+		case ActRestartRec:
+			if a.Signal != "" && a.Signal != "term" && a.Signal != "kill" {
+				errs = append(errs, fmt.Errorf("%s: signal %q is not term or kill", where, a.Signal))
+			}
+			if a.For < 0 {
+				errs = append(errs, fmt.Errorf("%s: for %s is negative", where, a.For))
 			}
 		}
 		if i > 0 && a.At < s.Actions[i-1].At {
 			errs = append(errs, fmt.Errorf("%s: actions must be in time order", where))
 		}
+	}
+	if m := s.Expect.MalformedAtLeast; m != nil && *m < 0 {
+		errs = append(errs, fmt.Errorf("expect.malformed_at_least: %d is negative", *m))
 	}
 	for _, inv := range s.Expect.Invariants {
 		if !slices.Contains([]string{"G1", "G2", "G3", "G4", "G6"}, inv) {
@@ -243,4 +298,61 @@ func (s *Scenario) NodeNames() []string {
 		out = append(out, string(rune('a'+i)))
 	}
 	return out
+}
+
+var placeholder = regexp.MustCompile(`\{(now_ms|now_us|byte:[0-9a-fA-F]{2}|now_ms[+-][0-9a-zµ.]+)\}`)
+
+// Content returns the event's bytes with its placeholders replaced for the
+// time now, and its filler and nesting added. Errors name a placeholder
+// that is not one, or a Pad or Deep without an object to put them in.
+func (r RawEvent) Content(now time.Time) ([]byte, error) {
+	if r.Text == "" {
+		return nil, errors.New("text is empty")
+	}
+	var bad error
+	out := placeholder.ReplaceAllStringFunc(r.Text, func(m string) string {
+		p := m[1 : len(m)-1]
+		switch {
+		case p == "now_ms":
+			return strconv.FormatInt(now.UnixMilli(), 10)
+		case p == "now_us":
+			return strconv.FormatInt(now.UnixMicro(), 10)
+		case strings.HasPrefix(p, "byte:"):
+			b, _ := strconv.ParseUint(p[5:], 16, 8)
+			return string([]byte{byte(b)})
+		}
+		d, err := time.ParseDuration(p[len("now_ms"):])
+		if err != nil {
+			bad = fmt.Errorf("placeholder %s: %w", m, err)
+			return m
+		}
+		return strconv.FormatInt(now.Add(d).UnixMilli(), 10)
+	})
+	if bad != nil {
+		return nil, bad
+	}
+	if r.Pad <= 0 && r.Deep <= 0 {
+		return []byte(out), nil
+	}
+	body, ok := strings.CutPrefix(strings.TrimSpace(out), "{")
+	if !ok || strings.HasPrefix(strings.TrimSpace(body), "}") {
+		return nil, errors.New("pad and deep need text to be a non-empty JSON object")
+	}
+	var b strings.Builder
+	b.WriteString("{")
+	if r.Deep > 0 {
+		b.WriteString(`"_deep":`)
+		b.WriteString(strings.Repeat(`{"d":`, r.Deep-1))
+		b.WriteString(`{}`)
+		b.WriteString(strings.Repeat(`}`, r.Deep-1))
+		b.WriteString(",")
+	}
+	if r.Pad > 0 {
+		fill := max(r.Pad-b.Len()-len(body)-len(`"_pad":"",`), 0)
+		b.WriteString(`"_pad":"`)
+		b.WriteString(strings.Repeat("x", fill))
+		b.WriteString(`",`)
+	}
+	b.WriteString(body)
+	return []byte(b.String()), nil
 }

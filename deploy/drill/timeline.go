@@ -39,6 +39,56 @@ type sampler struct {
 	last    map[string]string
 	changes []RoleSample
 	markers []Marker
+	bad     map[string]*badInput
+}
+
+// badInput is what one node refused or kept aside, over its runs: base
+// holds the finished runs' counts, cur the current run's.
+type badInput struct {
+	run         string // the status URL of the current run
+	base, cur   badCounts
+	quarantined bool // the node reports events_quarantined
+}
+
+type badCounts struct{ malformed, quarantined, badSignature int64 }
+
+func (c badCounts) add(o badCounts) badCounts {
+	return badCounts{c.malformed + o.malformed, c.quarantined + o.quarantined, c.badSignature + o.badSignature}
+}
+
+// count records a node's counters as its /status at url showed them. A new
+// url or a counter that went down is a new run (the node restarted and
+// counts from zero): the last counts seen are kept in the base.
+func (s *sampler) count(node, url string, doc nodeDoc) {
+	c := badCounts{malformed: doc.Malformed, badSignature: doc.BadSignatures}
+	if doc.QuarantinedCount != nil {
+		c.quarantined = *doc.QuarantinedCount
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.bad[node]
+	if b == nil {
+		b = &badInput{run: url}
+		s.bad[node] = b
+	}
+	if url != b.run || c.malformed < b.cur.malformed || c.quarantined < b.cur.quarantined || c.badSignature < b.cur.badSignature {
+		b.base, b.cur, b.run = b.base.add(b.cur), badCounts{}, url
+	}
+	b.cur = c
+	b.quarantined = b.quarantined || doc.QuarantinedCount != nil
+}
+
+// badTotals returns each node's counts over all its runs, and whether any
+// node reports events_quarantined.
+func (s *sampler) badTotals() (map[string]badCounts, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out, q := map[string]badCounts{}, false
+	for n, b := range s.bad {
+		out[n] = b.base.add(b.cur)
+		q = q || b.quarantined
+	}
+	return out, q
 }
 
 func (s *sampler) mark(label string) {
@@ -65,10 +115,12 @@ func (s *sampler) run(ctx context.Context, live io.Writer) {
 		roles := []string{}
 		for _, n := range s.d.sc.NodeNames() {
 			sctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-			st, err := s.d.status(sctx, n)
+			doc, url, err := s.d.statusDoc(sctx, n)
 			cancel()
+			st := doc.NodeStatus
 			role, epoch := "down", int64(0)
 			if err == nil {
+				s.count(n, url, doc)
 				role, epoch = st.Role, st.Epoch
 				cmds += st.Commands
 				sent = max(sent, st.Received)

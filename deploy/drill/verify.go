@@ -66,7 +66,6 @@ func (d *drill) verify(ctx context.Context, truth traffic.Truth, l rcapi.Ledger)
 	if len(d.sc.Expect.NoStartFor) > 0 || len(d.sc.Expect.StartFor) > 0 {
 		invs = append(invs, expectations(d.sc.Expect, l))
 	}
-	d.rep.Invariants = invs
 
 	c := &d.rep.Counts
 	c.Calls, c.Answered, c.Transfers, c.Holds = truth.Calls, truth.Answered, truth.Transfers, truth.Holds
@@ -88,11 +87,52 @@ func (d *drill) verify(ctx context.Context, truth traffic.Truth, l rcapi.Ledger)
 	}
 	c.EventsPerNode, c.HandedOffPerNode = map[string]int64{}, map[string]int64{}
 	for _, name := range d.sc.NodeNames() {
-		if s, err := d.status(ctx, name); err == nil {
-			c.EventsPerNode[name] = s.Received
-			c.HandedOffPerNode[name] = s.HandedOff
+		if doc, url, err := d.statusDoc(ctx, name); err == nil {
+			d.smp.count(name, url, doc)
+			c.EventsPerNode[name] = doc.Received
+			c.HandedOffPerNode[name] = doc.HandedOff
 		}
 	}
+	bad, quarantine := d.smp.badTotals()
+	c.MalformedPerNode, c.BadSignaturePerNode = map[string]int64{}, map[string]int64{}
+	if quarantine {
+		c.QuarantinedPerNode = map[string]int64{}
+	}
+	for n, b := range bad {
+		c.MalformedPerNode[n], c.BadSignaturePerNode[n] = b.malformed, b.badSignature
+		if quarantine {
+			c.QuarantinedPerNode[n] = b.quarantined
+		}
+	}
+	if m := d.sc.Expect.MalformedAtLeast; m != nil {
+		invs = append(invs, badInputCounted(*m, d.sc.NodeNames(), bad, quarantine))
+	}
+	d.rep.Invariants = invs
+}
+
+// badInputCounted checks G7's visible half: every node counted at least
+// want events as malformed or quarantined over its runs.
+func badInputCounted(want int, nodes []string, bad map[string]badCounts, quarantine bool) verify.Invariant {
+	inv := verify.Invariant{ID: "G7", Name: "bad input counted"}
+	var ev []string
+	for _, n := range nodes {
+		b, seen := bad[n]
+		got := b.malformed + b.quarantined
+		q := "no quarantine count"
+		if quarantine {
+			q = fmt.Sprintf("%d quarantined", b.quarantined)
+		}
+		ev = append(ev, fmt.Sprintf("%s: %d malformed, %s, %d bad signature", n, b.malformed, q, b.badSignature))
+		switch {
+		case !seen:
+			inv.Details = append(inv.Details, fmt.Sprintf("node %s: its /status never answered", n))
+		case got < int64(want):
+			inv.Details = append(inv.Details, fmt.Sprintf("node %s counted %d events malformed or quarantined, expected at least %d: the rest were taken for events", n, got, want))
+		}
+	}
+	inv.Pass = len(inv.Details) == 0
+	inv.Evidence = fmt.Sprintf("at least %d per node; %s", want, strings.Join(ev, "; "))
+	return inv
 }
 
 // expectations checks a scenario's extra expectations against the ledger.
@@ -156,7 +196,16 @@ func PrintTable(w io.Writer, r *Report) {
 	}
 	sort.Strings(nodes)
 	for _, n := range nodes {
-		fmt.Fprintf(w, "node %s: %d events received (current run), %d handed off\n", n, c.EventsPerNode[n], c.HandedOffPerNode[n])
+		bad := fmt.Sprintf("%d malformed", c.MalformedPerNode[n])
+		if c.QuarantinedPerNode != nil {
+			bad += fmt.Sprintf(", %d quarantined", c.QuarantinedPerNode[n])
+		}
+		fmt.Fprintf(w, "node %s: %d events received (current run), %d handed off; %s, %d bad signature (all runs)\n",
+			n, c.EventsPerNode[n], c.HandedOffPerNode[n], bad, c.BadSignaturePerNode[n])
+	}
+	for _, rr := range r.RecorderRestarts {
+		fmt.Fprintf(w, "recorder restart (SIG%s): exit code %d, down %.0f ms, ledger %d entries before, %d after: %s\n",
+			strings.ToUpper(rr.Signal), rr.ExitCode, rr.DownMS, rr.EntriesBefore, rr.EntriesAfter, passFail(rr.Pass))
 	}
 	for _, e := range r.Errors {
 		fmt.Fprintf(w, "error: %s\n", e)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -178,12 +179,15 @@ func (s *Server) handleDrop(w http.ResponseWriter, r *http.Request) {
 // eventsRequest is the body of POST /sim/events: Event (any JSON value) is
 // sent as the content, through content faults when it is an object, and
 // recorded for REST when it is an event envelope; Content, if set instead,
-// is sent verbatim (it may be malformed). Both go through delivery faults.
-// Subscriptions nil or absent means all.
+// is sent verbatim (it may be malformed); ContentBase64, if set instead, is
+// the standard base64 of content bytes sent verbatim, for bytes a JSON
+// string cannot carry (invalid UTF-8: the frame then holds them raw). All go
+// through delivery faults. Subscriptions nil or absent means all.
 type eventsRequest struct {
 	Subscriptions []string        `json:"subscriptions"`
 	Event         json.RawMessage `json:"event"`
 	Content       *string         `json:"content"`
+	ContentBase64 *string         `json:"content_base64"`
 }
 
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
@@ -200,16 +204,29 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var raw json.RawMessage
+	given := 0
+	for _, set := range []bool{req.Event != nil, req.Content != nil, req.ContentBase64 != nil} {
+		if set {
+			given++
+		}
+	}
 	switch {
-	case req.Content != nil && req.Event != nil:
-		badRequest(w, errors.New(`give "event" or "content", not both`))
+	case given > 1:
+		badRequest(w, errors.New(`give one of "event", "content" and "content_base64"`))
 		return
 	case req.Content != nil:
 		raw = json.RawMessage(*req.Content)
+	case req.ContentBase64 != nil:
+		b, err := base64.StdEncoding.DecodeString(*req.ContentBase64)
+		if err != nil {
+			badRequest(w, fmt.Errorf("content_base64: %w", err))
+			return
+		}
+		raw = b
 	case req.Event != nil:
 		raw = req.Event
 	default:
-		badRequest(w, errors.New(`"event" or "content" is required`))
+		badRequest(w, errors.New(`"event", "content" or "content_base64" is required`))
 		return
 	}
 	for _, id := range req.Subscriptions {

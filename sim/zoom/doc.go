@@ -35,6 +35,7 @@
 //	DELETE /sim/subscriptions/{id}/faults clear them (a half-open socket is then closed)
 //	POST /sim/subscriptions/{id}/drop     close that subscription's sockets now (no close frame)
 //	POST /sim/events                      {"subscriptions":[..]?, "event":{..}} or {"content":"raw"}
+//	                                      or {"content_base64":"…"} (bytes sent raw, invalid UTF-8 kept)
 //	POST /sim/oauth/codes                 {"redirect_uri":U} -> {"code","redirect_uri","expires_at"}:
 //	                                      a single-use authorization code, valid AuthCodeTTL
 //	GET  /sim/tokens                      TokenStats

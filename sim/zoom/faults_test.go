@@ -1,7 +1,9 @@
 package zoom
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"reflect"
@@ -380,4 +382,40 @@ func mustJSON(v any) []byte {
 		panic(err)
 	}
 	return b
+}
+
+func TestEventsContentBase64KeepsInvalidUTF8(t *testing.T) {
+	// Bytes a JSON string cannot carry reach the client raw, signed as sent.
+	e := newEnv(t, func(c *Config) { c.SecretToken = "whsec" })
+	a := e.connect("sub-a")
+	content := "{\"id\":\"eng-\xff\xfe\",\"n\":\"\\\"é\"}"
+	body := `{"subscriptions":["sub-a"],"content_base64":"` + base64.StdEncoding.EncodeToString([]byte(content)) + `"}`
+	if st, b, _ := e.do(http.MethodPost, "/sim/events", body, nil); st != 200 || !strings.Contains(string(b), `"delivered":1`) {
+		t.Fatalf("POST /sim/events: %d %s", st, b)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), wait)
+	defer cancel()
+	_, data, err := a.Read(ctx)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if !bytes.Contains(data, []byte("eng-\xff\xfe")) {
+		t.Fatalf("frame %q lost the raw bytes", data)
+	}
+	var f clientFrame
+	if err := json.Unmarshal(data, &f); err != nil {
+		t.Fatalf("frame %q: %v", data, err)
+	}
+	if want := `"` + strings.ReplaceAll(strings.ReplaceAll(content, `\`, `\\`), `"`, `\"`) + `"`; string(f.Content) != want {
+		t.Errorf("content %q, want %q", f.Content, want)
+	}
+	if got, want := f.Header[HeaderSignature], Sign("whsec", f.Header[HeaderTimestamp], content); got != want {
+		t.Errorf("signature %s, want %s (over the bytes as sent)", got, want)
+	}
+	if st, b, _ := e.do(http.MethodPost, "/sim/events", `{"content":"x","content_base64":"eA=="}`, nil); st != http.StatusBadRequest {
+		t.Errorf("content and content_base64 together: %d %s", st, b)
+	}
+	if st, b, _ := e.do(http.MethodPost, "/sim/events", `{"content_base64":"not base64!"}`, nil); st != http.StatusBadRequest {
+		t.Errorf("bad base64: %d %s", st, b)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/zccadapter/zccadapter/events"
 )
@@ -290,7 +291,38 @@ func (s *Server) messageFrame(content string) []byte {
 	if s.cfg.SecretToken != "" {
 		h[HeaderSignature] = Sign(s.cfg.SecretToken, ts, content)
 	}
-	return mustFrame(frame{Module: "message", Header: h, Content: content})
+	if utf8.ValidString(content) {
+		return mustFrame(frame{Module: "message", Header: h, Content: content})
+	}
+	// json.Marshal would turn each invalid byte into U+FFFD; Zoom's frames
+	// may carry them raw, so put the content in with its bytes kept.
+	b := mustFrame(frame{Module: "message", Header: h, Content: ""})
+	return bytes.Replace(b, []byte(`"content":""`), append([]byte(`"content":`), quoteRaw(content)...), 1)
+}
+
+// quoteRaw quotes s as a JSON string as json.Marshal would, except that
+// bytes that are not valid UTF-8 are written as they are.
+func quoteRaw(s string) []byte {
+	out := []byte{'"'}
+	for len(s) > 0 {
+		n := 0
+		for n < len(s) {
+			r, size := utf8.DecodeRuneInString(s[n:])
+			if r == utf8.RuneError && size == 1 {
+				break
+			}
+			n += size
+		}
+		if n > 0 {
+			q, _ := json.Marshal(s[:n]) // valid UTF-8: cannot fail
+			out = append(out, q[1:len(q)-1]...)
+			s = s[n:]
+			continue
+		}
+		out = append(out, s[0])
+		s = s[1:]
+	}
+	return append(out, '"')
 }
 
 // Sign returns the x-zm-signature of a message frame: "v0=" +

@@ -46,6 +46,10 @@ type NodeStatus struct {
 	MirrorApplied int       `json:"mirror_dedup_keys"`
 	MirrorStates  int       `json:"mirror_engagements"`
 	LastError     string    `json:"last_error,omitempty"`
+
+	// Expired counts the engagements this node, as leader, closed after
+	// EngagementIdleTimeout without an event (their end was lost).
+	Expired int64 `json:"engagements_expired"`
 }
 
 // StatusDoc is the JSON body of GET /status: the NodeStatus fields (inline)

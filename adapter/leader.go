@@ -97,8 +97,7 @@ func (L *leader) runLive(rev int64) {
 				return
 			}
 		case <-prune.C:
-			L.prune()
-			continue
+			err = L.housekeep() // the closed records go out with the group commit
 		case <-L.ctx.Done():
 			return
 		}
@@ -373,7 +372,7 @@ func (L *leader) apply(ev *events.Event, id string, eng *Engagement, cmds []rcap
 		n.countEvent(ev, OutcomeStale)
 		L.log.Warn().Str("event", ev.Name).Str("engagement_id", id).Time("event_time", ev.Time).Msg("stale event starts no recording")
 	}
-	L.applied[ev.Key] = time.Now()
+	L.applied[ev.Key] = n.now()
 	L.unlogged[ev.Key] = struct{}{}
 	L.batch.keys = append(L.batch.keys, ev.Key)
 	if id != "" && eng != nil {

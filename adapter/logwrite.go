@@ -208,9 +208,12 @@ func (L *leader) write(ctx context.Context, b batch) error {
 }
 
 // prune forgets closed engagements and applied keys older than the dedup
-// window (etcd forgets them by lease at the same age).
-func (L *leader) prune() {
-	cutoff := time.Now().Add(-L.n.cl.Settings().DedupWindow)
+// window at now (etcd forgets them by lease at about the same age). A
+// closed engagement's age runs from ClosedAt (its end event's time, or the
+// expiry's), an applied key's from when this node learnt it; both on the
+// node's clock (NodeConfig.Now) when this node set them.
+func (L *leader) prune(now time.Time) {
+	cutoff := now.Add(-L.n.cl.Settings().DedupWindow)
 	for id, e := range L.engs {
 		if e.Closed && !e.Open() && e.ClosedAt.Before(cutoff) {
 			delete(L.engs, id)

@@ -63,6 +63,7 @@ var (
 	descUnknown      = counterDesc("events_unknown", "Events whose name the node does not know (kept and counted).")
 	descCommands     = prometheus.NewDesc("zccadapter_commands_total",
 		"Recorder commands by the recorder's answer: applied, duplicate (absorbed by id), invalid (refused).", []string{"node", "result"}, nil)
+	descExpired        = counterDesc("engagements_expired", "Engagements the node closed as leader after rules.engagement_idle_timeout without an event (their end was lost): each open segment got a stop with reason expired.")
 	descAgentUpdates   = counterDesc("agent_updates", "Agent roster updates the node sent to the recorder as leader.")
 	descConnects       = counterDesc("socket_connects", "Subscription connections Zoom accepted (build_connection success).")
 	descReconnects     = counterDesc("socket_reconnects", "Subscription connection attempts after the first.")
@@ -128,7 +129,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descInfo, descRole, descEpoch, descLeaderSince, descTerms, descSocketUp, descDegraded,
 		descLastEventAge, descLastFrameAge, descPending, descParked, descMirrorKeys, descMirrorEngs,
 		descReceived, descApplied, descDeduplicated, descHandedOff, descStale, descLate, descDropped,
-		descMalformed, descBadSignature, descUnknown, descCommands, descAgentUpdates, descConnects, descReconnects, descAuthFailures,
+		descMalformed, descBadSignature, descUnknown, descCommands, descExpired, descAgentUpdates, descConnects, descReconnects, descAuthFailures,
 		descWatchdogCloses, descOversize, descEventsByName} {
 		ch <- d
 	}
@@ -211,6 +212,7 @@ func emit(ch chan<- prometheus.Metric, version string, s NodeStatus, cs *events.
 	counter(descBadReplies, s.RecorderBadReplies)
 	counter(descFenceResets, s.RecorderFenceResets)
 	counter(descReconcileUnlisted, s.ReconcileUnlisted)
+	counter(descExpired, s.Expired)
 	if cs != nil {
 		if !cs.LastFrameAt.IsZero() {
 			gauge(descLastFrameAge, max(0, now.Sub(cs.LastFrameAt).Seconds()))

@@ -55,6 +55,7 @@ const (
 	defaultBatchSize     = 32
 	defaultMaxPending    = 100000
 	defaultDegradedAfter = 10 * time.Second
+	defaultIdleTimeout   = 12 * time.Hour
 	// maxBatchSize is the largest BatchSize: each event takes up to three
 	// operations, and the cluster puts at most 120 in one txn (etcd
 	// refuses more than 128), so a batch of this size is one txn.
@@ -107,6 +108,20 @@ type NodeConfig struct {
 	// up, and a degraded standby does not campaign while such a peer
 	// exists (C-05). Default 10s; must not be negative.
 	DegradedAfter time.Duration
+	// EngagementIdleTimeout: the leader closes an engagement that has had
+	// no event for this long (its end was lost): each open segment gets a
+	// stop with reason expired, the state record is closed (and then
+	// forgotten after the dedup window, like every closed record), and the
+	// expiry is counted (engagements_expired) and logged. It is measured
+	// from the engagement's last applied event time (Engagement.LastEventAt)
+	// on Now, and checked with the leader's prune, every 30s. Default 12h;
+	// must not be negative; it should be at least Rules.MaxEventAge, so that
+	// an answer arriving after the expiry is too old to start a recording.
+	EngagementIdleTimeout time.Duration
+	// Now is the clock of the leader's housekeeping: the idle timeout, and
+	// the age of the dedup keys and closed engagements it forgets. nil
+	// means time.Now. Tests set it to advance time without sleeping.
+	Now func() time.Time
 	// Version and Address are published in the membership record.
 	Version, Address string
 	// Logger should already carry the node's id (key "node"): the node
@@ -121,6 +136,10 @@ func (c NodeConfig) withDefaults() NodeConfig {
 	c.BatchSize = cmp.Or(c.BatchSize, defaultBatchSize)
 	c.MaxPending = cmp.Or(c.MaxPending, defaultMaxPending)
 	c.DegradedAfter = cmp.Or(c.DegradedAfter, defaultDegradedAfter)
+	c.EngagementIdleTimeout = cmp.Or(c.EngagementIdleTimeout, defaultIdleTimeout)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 	return c
 }
 
@@ -142,6 +161,8 @@ func (c NodeConfig) Validate() error {
 		return bad("MaxPending", c.MaxPending, "must not be negative")
 	case c.DegradedAfter < 0:
 		return bad("DegradedAfter", c.DegradedAfter, "must not be negative")
+	case c.EngagementIdleTimeout < 0:
+		return bad("EngagementIdleTimeout", c.EngagementIdleTimeout, "must not be negative")
 	}
 	return nil
 }
@@ -272,6 +293,9 @@ func (n *Node) loop(ctx context.Context) {
 		n.lead(ctx, term)
 	}
 }
+
+// now reads the node's clock (NodeConfig.Now).
+func (n *Node) now() time.Time { return n.cfg.Now() }
 
 func (n *Node) setRole(role string, epoch int64) {
 	n.count(func(s *NodeStatus) {

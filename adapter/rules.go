@@ -347,6 +347,39 @@ func (r *Rules) stop(eng *Engagement, seg *Segment, ev *events.Event) rcapi.Comm
 	return r.command(eng, seg, rcapi.ActionStop, 1, ev, nil)
 }
 
+// ReasonExpired is the metadata "reason" of the stops Expire returns, and
+// EventExpired their Command.Event: no Zoom event triggered them.
+const (
+	ReasonExpired = "expired"
+	EventExpired  = "zccadapter.engagement_expired"
+)
+
+// Expire closes an engagement whose end was never seen (its end event was
+// lost): every open segment is stopped at at, with a stop command carrying
+// metadata reason=expired, and the engagement is closed at at (ClosedAt is
+// kept when it was already closed). A stop's id is the one the segment's
+// own end would have given it (CommandID of its first stop), so whichever
+// of the two reaches the recorder second is a duplicate there (G2), and a
+// leader that expires the engagement again after a failover sends nothing
+// new. It mutates eng and returns the commands in segment order (Epoch and
+// Node left for the sender); none when no segment is open.
+func (r *Rules) Expire(eng *Engagement, at time.Time) []rcapi.Command {
+	ev := &events.Event{Name: EventExpired, Time: at}
+	var cmds []rcapi.Command
+	for _, seg := range eng.Segments {
+		if seg.open() {
+			c := r.stop(eng, seg, ev)
+			c.Metadata["reason"] = ReasonExpired
+			cmds = append(cmds, c)
+		}
+	}
+	if !eng.Closed {
+		eng.Closed = true
+		eng.ClosedAt = at
+	}
+	return cmds
+}
+
 func (r *Rules) close(eng *Engagement, ev *events.Event) (*Engagement, []rcapi.Command, Outcome) {
 	var cmds []rcapi.Command
 	for _, seg := range eng.Segments {

@@ -60,6 +60,9 @@ type NodeStatus struct {
 	RecorderBadReplies  int64            `json:"recorder_bad_replies"`
 	RecorderFenceResets int64            `json:"recorder_fence_resets"`
 	ReconcileUnlisted   int64            `json:"reconcile_unlisted_open"`
+	// Expired counts the engagements this node, as leader, closed after
+	// EngagementIdleTimeout without an event (their end was lost).
+	Expired int64 `json:"engagements_expired"`
 }
 
 // MaxRecentRefused bounds NodeStatus.RecentRefused.

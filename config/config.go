@@ -163,9 +163,23 @@ type Rules struct {
 	// MaxEventAge: older events never start a recording. Default 10m.
 	MaxEventAge time.Duration `yaml:"max_event_age"`
 	// HandoffGrace: a standby hands an unlogged event to the leader after
-	// this long. Default 2s.
+	// this long. Default 2s; must be below etcd.dedup_window/2 (a standby
+	// drops a pending event older than that).
 	HandoffGrace time.Duration `yaml:"handoff_grace"`
+	// EngagementIdleTimeout: the leader closes an engagement that has had
+	// no event for this long (its end was lost), stopping each open segment
+	// with reason expired. Default 12h; must be at least max_event_age (an
+	// answer arriving after the expiry must be too old to start a
+	// recording).
+	EngagementIdleTimeout time.Duration `yaml:"engagement_idle_timeout"`
 }
+
+// Defaults the relations in Validate assume for settings that another
+// package defaults (cluster.Config).
+const (
+	defaultDedupWindow = 20 * time.Minute
+	defaultSessionTTL  = 5 * time.Second
+)
 
 // Error lists every problem of a configuration, each naming its key.
 type Error struct {
@@ -247,6 +261,7 @@ func (c *Config) SetDefaults() {
 	c.Zoom.GrantType = cmp.Or(c.Zoom.GrantType, "account_credentials")
 	c.Rules.MaxEventAge = cmp.Or(c.Rules.MaxEventAge, 10*time.Minute)
 	c.Rules.HandoffGrace = cmp.Or(c.Rules.HandoffGrace, 2*time.Second)
+	c.Rules.EngagementIdleTimeout = cmp.Or(c.Rules.EngagementIdleTimeout, 12*time.Hour)
 }
 
 // Validate reports every problem, each naming its key; nil if none.
@@ -290,18 +305,19 @@ func (c *Config) problems() []string {
 	if u := c.Recorder.URL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
 		p = append(p, fmt.Sprintf("recorder.url: %q must start with http:// or https://", u))
 	}
-	if c.Zoom.WatchdogTimeout <= c.Zoom.HeartbeatInterval {
-		p = append(p, fmt.Sprintf("zoom.watchdog_timeout: %s must exceed zoom.heartbeat_interval %s", c.Zoom.WatchdogTimeout, c.Zoom.HeartbeatInterval))
-	}
 	if t := c.Etcd.SessionTTL; t != 0 && t < 2*time.Second {
 		p = append(p, fmt.Sprintf("etcd.session_ttl: %s is below the 2s minimum", t))
 	}
-	if c.Etcd.FenceMargin != 0 {
-		ttl := cmp.Or(c.Etcd.SessionTTL, 5*time.Second)
-		if c.Etcd.FenceMargin >= ttl-ttl/3 {
-			p = append(p, fmt.Sprintf("etcd.fence_margin: %s must be below etcd.session_ttl − session_ttl/3 (%s)", c.Etcd.FenceMargin, ttl-ttl/3))
-		}
+	if w := c.Etcd.DedupWindow; w < 0 {
+		p = append(p, fmt.Sprintf("etcd.dedup_window: %s must not be negative", w))
 	}
+	if c.Rules.HandoffGrace < 0 {
+		p = append(p, fmt.Sprintf("rules.handoff_grace: %s must not be negative", c.Rules.HandoffGrace))
+	}
+	if c.Rules.EngagementIdleTimeout < 0 {
+		p = append(p, fmt.Sprintf("rules.engagement_idle_timeout: %s must not be negative", c.Rules.EngagementIdleTimeout))
+	}
+	p = append(p, c.contradictions()...)
 	p = append(p, c.Etcd.TLS.problems("etcd.tls")...)
 	if c.Etcd.TLS.Enabled() && len(c.Etcd.Endpoints) == 0 {
 		p = append(p, "etcd.tls: applies to etcd.endpoints only; the embedded etcd (no endpoints) listens on plain loopback")
@@ -317,6 +333,36 @@ func (c *Config) problems() []string {
 	case "debug", "info", "warn", "error":
 	default:
 		p = append(p, fmt.Sprintf("log_level: %q is not debug, info, warn or error", c.LogLevel))
+	}
+	return p
+}
+
+// contradictions reports settings that are each valid alone but contradict
+// one another; each problem names both keys and their values (with the
+// defaults of settings left zero).
+func (c *Config) contradictions() []string {
+	var p []string
+	ttl := cmp.Or(c.Etcd.SessionTTL, defaultSessionTTL)
+	dedup := cmp.Or(c.Etcd.DedupWindow, defaultDedupWindow)
+	if c.Zoom.WatchdogTimeout <= c.Zoom.HeartbeatInterval {
+		p = append(p, fmt.Sprintf("zoom.watchdog_timeout: %s must exceed zoom.heartbeat_interval %s (a healthy socket would be closed between two heartbeats)",
+			c.Zoom.WatchdogTimeout, c.Zoom.HeartbeatInterval))
+	}
+	if m := c.Etcd.FenceMargin; m != 0 && m >= ttl-ttl/3 {
+		p = append(p, fmt.Sprintf("etcd.fence_margin: %s must be below etcd.session_ttl %s − session_ttl/3 (%s), or a healthy leader fences itself between two keepalives",
+			m, ttl, ttl-ttl/3))
+	}
+	if c.Rules.MaxEventAge > 0 && dedup < c.Rules.MaxEventAge {
+		p = append(p, fmt.Sprintf("etcd.dedup_window: %s must be at least rules.max_event_age %s (an event older than the dedup log remembers could be applied twice)",
+			dedup, c.Rules.MaxEventAge))
+	}
+	if g := c.Rules.HandoffGrace; g > 0 && g >= dedup/2 {
+		p = append(p, fmt.Sprintf("rules.handoff_grace: %s must be below etcd.dedup_window/2 (etcd.dedup_window %s): a standby drops a pending event older than half the window before handing it off",
+			g, dedup))
+	}
+	if i := c.Rules.EngagementIdleTimeout; i > 0 && i < c.Rules.MaxEventAge {
+		p = append(p, fmt.Sprintf("rules.engagement_idle_timeout: %s must be at least rules.max_event_age %s (an answer arriving after the expiry could start a recording again)",
+			i, c.Rules.MaxEventAge))
 	}
 	return p
 }

@@ -110,17 +110,19 @@ func Build(cfg *config.Config, cl *cluster.Cluster, address string, httpClient *
 	for _, d := range []struct {
 		key string
 		v   time.Duration
-	}{{"rules.handoff_grace", cfg.Rules.HandoffGrace}, {"zoom.degraded_after", cfg.Zoom.DegradedAfter}} {
+	}{{"rules.handoff_grace", cfg.Rules.HandoffGrace}, {"zoom.degraded_after", cfg.Zoom.DegradedAfter},
+		{"rules.engagement_idle_timeout", cfg.Rules.EngagementIdleTimeout}} {
 		if d.v < 0 {
 			return nil, fmt.Errorf("%s: %s must not be negative", d.key, d.v)
 		}
 	}
 	p.Node, err = adapter.NewNode(adapter.NodeConfig{
-		Name:          cfg.Node,
-		Rules:         adapter.Rules{PauseOnHold: cfg.Rules.PauseOnHold, MaxEventAge: cfg.Rules.MaxEventAge},
-		HandoffGrace:  cfg.Rules.HandoffGrace,
-		DegradedAfter: cfg.Zoom.DegradedAfter,
-		Version:       cfg.Version, Address: address,
+		Name:                  cfg.Node,
+		Rules:                 adapter.Rules{PauseOnHold: cfg.Rules.PauseOnHold, MaxEventAge: cfg.Rules.MaxEventAge},
+		HandoffGrace:          cfg.Rules.HandoffGrace,
+		DegradedAfter:         cfg.Zoom.DegradedAfter,
+		EngagementIdleTimeout: cfg.Rules.EngagementIdleTimeout,
+		Version:               cfg.Version, Address: address,
 		Logger: log,
 	}, cl.Protocol(), p.Sink, p.Client)
 	if err != nil {

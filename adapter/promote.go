@@ -134,7 +134,7 @@ func (n *Node) pendingByTime() []*pendingEvent {
 // load takes the snapshot's dedup log and state records as this term's
 // state, with an empty batch and nothing parked.
 func (L *leader) load(s *protocol.Snapshot) error {
-	now := time.Now()
+	now := L.n.now()
 	L.applied = make(map[string]time.Time, len(s.Applied))
 	for k := range s.Applied {
 		L.applied[k] = now

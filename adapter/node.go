@@ -107,6 +107,10 @@ type NodeConfig struct {
 	// up, and a degraded standby does not campaign while such a peer
 	// exists (C-05). Default 10s; must not be negative.
 	DegradedAfter time.Duration
+	// Limits bound the events the leader takes from the handoff queue
+	// (events.ParseWith): an implausible or malformed entry is quarantined.
+	// The zero value means the events package's defaults.
+	Limits events.Limits
 	// Version and Address are published in the membership record.
 	Version, Address string
 	// Logger should already carry the node's id (key "node"): the node
@@ -174,6 +178,16 @@ type Node struct {
 	staleUntil    atomic.Int64
 	staleRefusals int
 
+	// Hardening against poison input (quarantine.go, promotion.go): the
+	// quarantine (guarded by mu but for its channel); the hold after a
+	// failed promotion (unix nanos) and the failures in a row (run loop);
+	// the election holder this node last saw (nil: not looked yet).
+	quar            quarantineState
+	promoteUntil    atomic.Int64
+	promoteFailures int
+	pairLeader      atomic.Pointer[pairLeader]
+	leaderCheckedAt time.Time
+
 	// txn times the leader's etcd transactions (safe for concurrent use).
 	txn prometheus.Histogram
 
@@ -215,6 +229,7 @@ func NewNode(cfg NodeConfig, cl protocol.Cluster, sink Sink, source Source) (*No
 		health:  cl.NewHealthPublisher(),
 		txn:     newTxnHistogram(cfg.Name),
 		st:      NodeStatus{Node: cfg.Name, Role: RoleStarting},
+		quar:    newQuarantineState(),
 	}, nil
 }
 
@@ -247,6 +262,8 @@ func (n *Node) Run(ctx context.Context) error {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	wg.Add(1)
 	go func() { defer wg.Done(); n.mirror.Run(bg) }() //nolint:errcheck // returns bg's error
+	wg.Add(1)
+	go n.runQuarantine(bg, &wg)
 	if n.source != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); n.source.Run(ctx, n.Deliver) }() //nolint:errcheck // returns ctx's error

@@ -46,6 +46,18 @@ type NodeStatus struct {
 	MirrorApplied int       `json:"mirror_dedup_keys"`
 	MirrorStates  int       `json:"mirror_engagements"`
 	LastError     string    `json:"last_error,omitempty"`
+
+	// Poison input (quarantine.go, promotion.go). Leader is the node that
+	// held the election when this standby last looked (its own name as
+	// leader); NoLeader is true when that look found none. PromotionFailures
+	// counts promotions that failed (each followed by a backoff), and
+	// LastPromotionError says why the last one did. Quarantine is what this
+	// node put aside and the cluster's count.
+	Leader             string           `json:"leader,omitempty"`
+	NoLeader           bool             `json:"no_leader,omitempty"`
+	PromotionFailures  int64            `json:"promotion_failures"`
+	LastPromotionError string           `json:"last_promotion_error,omitempty"`
+	Quarantine         QuarantineStatus `json:"quarantine"`
 }
 
 // StatusDoc is the JSON body of GET /status: the NodeStatus fields (inline)
@@ -73,7 +85,14 @@ const (
 func (n *Node) Status() NodeStatus {
 	n.mu.Lock()
 	s := n.st
+	s.Quarantine = n.quar.snapshot()
 	n.mu.Unlock()
+	switch pl := n.pairLeader.Load(); {
+	case s.Role == RoleLeader || s.Role == RolePromoting:
+		s.Leader = n.cfg.Name
+	case pl != nil:
+		s.Leader, s.NoLeader = pl.node, pl.node == ""
+	}
 	if n.source != nil {
 		cs := n.source.Status()
 		s.Subscription = n.source.SubscriptionID()

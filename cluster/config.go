@@ -38,11 +38,12 @@ type Config struct {
 	// 20m; minimum 1m; it should exceed the rules' max event age.
 	DedupWindow time.Duration
 	// QuarantineTTL is how long a quarantine entry is kept (between 3/4 and
-	// 1 TTL: entries share a lease renewed every quarter TTL). Default 7
-	// days; minimum 1m.
+	// 1 TTL: entries share a lease renewed every quarter TTL). Zero means
+	// the default, 7 days; else at least 1m.
 	QuarantineTTL time.Duration
 	// QuarantineMax is the most quarantine entries kept; older ones are
-	// deleted as new ones come. Default 1000; minimum 1.
+	// deleted as new ones come. Zero means the default, 1000; must not be
+	// negative.
 	QuarantineMax int
 	// DialTimeout bounds the first connection. Default 5s.
 	DialTimeout time.Duration
@@ -114,10 +115,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("cluster: fence_margin: %s must be > 0 and < session_ttl − session_ttl/3 (%s)", c.FenceMargin, c.SessionTTL-c.SessionTTL/3)
 	case c.DedupWindow < time.Minute:
 		return fmt.Errorf("cluster: dedup_window: %s is below the 1m minimum", c.DedupWindow)
-	case c.QuarantineTTL < time.Minute:
+	case c.QuarantineTTL != 0 && c.QuarantineTTL < time.Minute:
 		return fmt.Errorf("cluster: quarantine_ttl: %s is below the 1m minimum", c.QuarantineTTL)
-	case c.QuarantineMax < 1:
-		return fmt.Errorf("cluster: quarantine_max: %d is below the minimum of 1", c.QuarantineMax)
+	case c.QuarantineMax < 0:
+		return fmt.Errorf("cluster: quarantine_max: %d is negative", c.QuarantineMax)
 	case (c.CertFile == "") != (c.KeyFile == ""):
 		return errors.New("cluster: tls: set both the certificate and the key file, or neither")
 	}

@@ -9,7 +9,8 @@ import (
 // Handler serves a node's operational endpoints:
 //
 //	GET /healthz  200 while the process runs
-//	GET /readyz   200 when the node is leader or standby, reaches etcd, its socket is up and (as leader) the recorder answers; 503 otherwise
+//	GET /readyz   200 when the node is leader or standby, reaches etcd, its socket is up and (as leader) the recorder answers,
+//	              and (as standby) a node holds the election (else 503 "no leader in the pair"); 503 otherwise
 //	GET /status   StatusDoc as JSON (no secrets)
 //	GET /metrics  Prometheus metrics (NewCollector, plus Go runtime and process metrics)
 //
@@ -38,6 +39,15 @@ func (n *Node) HandlerWith(opts MetricsOptions) http.Handler {
 			return
 		case !s.Recorder.OK:
 			http.Error(w, "not ready: recorder not answering since "+s.Recorder.Since.Format(time.RFC3339), http.StatusServiceUnavailable)
+			return
+		case s.Role == RoleStandby && s.NoLeader:
+			// The standby's cached look at the election (checkLeader),
+			// not a read per request.
+			msg := "not ready: no leader in the pair"
+			if s.LastPromotionError != "" {
+				msg += " (last promotion failed: " + s.LastPromotionError + ")"
+			}
+			http.Error(w, msg, http.StatusServiceUnavailable)
 			return
 		}
 		w.Write([]byte("ready\n")) //nolint:errcheck // best effort

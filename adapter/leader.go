@@ -269,7 +269,8 @@ func (L *leader) handoff(h protocol.Handoff) error {
 // takeHandoff decodes one handoff queue entry (key, raw) and returns the
 // event to apply, or nil when there is none: the event is held by this
 // leader (it stays queued until applied), already applied (its entry is
-// deleted with the next write), or unreadable (dropped, entry deleted). An
+// deleted with the next write), or unreadable or implausible
+// (events.ParseWith with the node's Limits: quarantined, entry deleted). An
 // event queued under another key than its own (another version's key
 // function) is returned and its old entry deleted: the event's own key is
 // what it is logged and queued under.
@@ -281,9 +282,10 @@ func (L *leader) takeHandoff(key string, raw []byte) *events.Event {
 		L.batch.unqueue[key] = struct{}{}
 		return nil
 	}
-	ev, err := events.Parse(raw)
+	ev, err := events.ParseWith(raw, L.n.cfg.Limits)
 	if err != nil {
-		L.log.Warn().Err(err).Msg("handoff unreadable; dropped")
+		L.log.Warn().Err(err).Msg("handoff unreadable; quarantined")
+		L.n.quarantine(protocol.QuarantineHandoff, key, raw, err.Error())
 		L.batch.unqueue[key] = struct{}{}
 		return nil
 	}

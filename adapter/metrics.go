@@ -58,7 +58,6 @@ var (
 	descStale        = counterDesc("events_stale", "Events older than rules.max_event_age that started no recording.")
 	descLate         = counterDesc("events_late", "Events applied after a newer fact of their engagement (no command undone).")
 	descDropped      = counterDesc("events_dropped", "Events dropped: pending over the limit, older than half the dedup window, or delivered after shutdown.")
-	descMalformed    = counterDesc("events_malformed", "Frames and events from the subscription that failed to parse.")
 	descBadSignature = counterDesc("events_bad_signature", "Message frames dropped because their x-zm-signature did not match zoom.secret_token.")
 	descUnknown      = counterDesc("events_unknown", "Events whose name the node does not know (kept and counted).")
 	descCommands     = prometheus.NewDesc("zccadapter_commands_total",
@@ -84,6 +83,47 @@ var (
 	descFenceResets       = counterDesc("recorder_fence_resets", "Times the recorder took this leader's epoch again as new: its epoch fence had gone backwards (restarted without durable state).")
 	descReconcileUnlisted = counterDesc("reconcile_unlisted_open_segments", "Segments the log showed open at a promotion that the recorder did not list as open (kept open; their stops are sent when the legs end).")
 )
+
+// Poison input: malformed events by label, the quarantine, failed
+// promotions.
+var (
+	descMalformed = prometheus.NewDesc("zccadapter_events_malformed_total",
+		"Frames and events from the subscription that failed to parse or were implausible, by event name (known names, else \"unknown\") "+
+			"and offending field (a fixed set; frames that did not parse count as event=\"unknown\", field=\"frame\").",
+		[]string{"node", "event", "field"}, nil)
+	descQuarantined       = counterDesc("quarantined", "Inputs this node put in the cluster's quarantine (never applied).")
+	descQuarantineFailed  = counterDesc("quarantine_failures", "Inputs this node could not write to the quarantine (still never applied).")
+	descQuarantineEntries = prometheus.NewDesc("zccadapter_quarantine_entries",
+		"Entries in the cluster's quarantine as this node last read them; absent before the first read.", []string{"node"}, nil)
+	descPromotionFailures = counterDesc("promotion_failures", "Promotions of this node that failed (each followed by a backoff before campaigning again).")
+)
+
+// emitPoison writes the poison-input metrics of one snapshot: malformed
+// holds the node's counts by [event, field]; the subscription's count
+// (cs, may be nil) beyond them is frames, counted as unknown/frame.
+func emitPoison(ch chan<- prometheus.Metric, s NodeStatus, cs *events.ClientStatus, malformed map[[2]string]int64) {
+	counter := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), append([]string{s.Node}, labels...)...)
+	}
+	frames := [2]string{"unknown", "frame"}
+	var sum int64
+	for k, v := range malformed {
+		if k != frames {
+			counter(descMalformed, v, k[0], k[1])
+			sum += v
+		}
+	}
+	// malformed was read before cs, so cs counts at least as many.
+	if cs != nil && cs.Malformed > sum {
+		counter(descMalformed, cs.Malformed-sum, frames[0], frames[1])
+	}
+	counter(descQuarantined, s.Quarantine.Put)
+	counter(descQuarantineFailed, s.Quarantine.Failed)
+	if s.Quarantine.Count >= 0 {
+		ch <- prometheus.MustNewConstMetric(descQuarantineEntries, prometheus.GaugeValue, float64(s.Quarantine.Count), s.Node)
+	}
+	counter(descPromotionFailures, s.PromotionFailures)
+}
 
 // txnBuckets are the upper bounds (seconds) of the leader txn latency
 // histogram.
@@ -130,7 +170,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		descLastEventAge, descLastFrameAge, descPending, descParked, descMirrorKeys, descMirrorEngs,
 		descReceived, descApplied, descDeduplicated, descHandedOff, descStale, descLate, descDropped,
 		descMalformed, descBadSignature, descUnknown, descCommands, descExpired, descAgentUpdates, descConnects, descReconnects, descAuthFailures,
-		descWatchdogCloses, descOversize, descEventsByName} {
+		descWatchdogCloses, descOversize, descEventsByName,
+		descQuarantined, descQuarantineFailed, descQuarantineEntries, descPromotionFailures} {
 		ch <- d
 	}
 	for _, d := range []*prometheus.Desc{descRefused, descBadReplies, descFenceResets, descReconcileUnlisted} {
@@ -144,6 +185,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	malformed := c.n.MalformedCounts() // before the source's status: see emitPoison
 	s := c.n.Status()
 	var cs *events.ClientStatus
 	if c.n.source != nil {
@@ -156,6 +198,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		fetches = &f
 	}
 	emit(ch, c.n.cfg.Version, s, cs, fetches, c.now())
+	emitPoison(ch, s, cs, malformed)
 	for k, v := range c.n.EventCounts() {
 		ch <- prometheus.MustNewConstMetric(descEventsByName, prometheus.CounterValue, float64(v), s.Node, k[0], k[1])
 	}
@@ -217,7 +260,6 @@ func emit(ch chan<- prometheus.Metric, version string, s NodeStatus, cs *events.
 		if !cs.LastFrameAt.IsZero() {
 			gauge(descLastFrameAge, max(0, now.Sub(cs.LastFrameAt).Seconds()))
 		}
-		counter(descMalformed, cs.Malformed)
 		counter(descBadSignature, cs.BadSignatures)
 		counter(descUnknown, cs.Unknown)
 		counter(descConnects, cs.Connects)

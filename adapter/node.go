@@ -122,6 +122,10 @@ type NodeConfig struct {
 	// the age of the dedup keys and closed engagements it forgets. nil
 	// means time.Now. Tests set it to advance time without sleeping.
 	Now func() time.Time
+	// Limits bound the events the leader takes from the handoff queue
+	// (events.ParseWith): an implausible or malformed entry is quarantined.
+	// The zero value means the events package's defaults.
+	Limits events.Limits
 	// Version and Address are published in the membership record.
 	Version, Address string
 	// Logger should already carry the node's id (key "node"): the node
@@ -195,6 +199,16 @@ type Node struct {
 	staleUntil    atomic.Int64
 	staleRefusals int
 
+	// Hardening against poison input (quarantine.go, promotion.go): the
+	// quarantine (guarded by mu but for its channel); the hold after a
+	// failed promotion (unix nanos) and the failures in a row (run loop);
+	// the election holder this node last saw (nil: not looked yet).
+	quar            quarantineState
+	promoteUntil    atomic.Int64
+	promoteFailures int
+	pairLeader      atomic.Pointer[pairLeader]
+	leaderCheckedAt time.Time
+
 	// txn times the leader's etcd transactions (safe for concurrent use).
 	txn prometheus.Histogram
 
@@ -236,6 +250,7 @@ func NewNode(cfg NodeConfig, cl protocol.Cluster, sink Sink, source Source) (*No
 		health:  cl.NewHealthPublisher(),
 		txn:     newTxnHistogram(cfg.Name),
 		st:      NodeStatus{Node: cfg.Name, Role: RoleStarting},
+		quar:    newQuarantineState(),
 	}, nil
 }
 
@@ -268,6 +283,8 @@ func (n *Node) Run(ctx context.Context) error {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	wg.Add(1)
 	go func() { defer wg.Done(); n.mirror.Run(bg) }() //nolint:errcheck // returns bg's error
+	wg.Add(1)
+	go n.runQuarantine(bg, &wg)
 	if n.source != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); n.source.Run(ctx, n.Deliver) }() //nolint:errcheck // returns ctx's error

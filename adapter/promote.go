@@ -11,6 +11,7 @@ import (
 	"github.com/zccadapter/zccadapter/cluster/protocol"
 	"github.com/zccadapter/zccadapter/events"
 	"github.com/zccadapter/zccadapter/rcapi"
+	"github.com/zccadapter/zccadapter/redact"
 )
 
 // promote takes a won term from promoting to live: read the state at the
@@ -37,6 +38,7 @@ func (L *leader) promote() (*protocol.Snapshot, bool) {
 	if !ok {
 		return nil, false
 	}
+	L.n.promotionSucceeded()
 	L.n.setRole(RoleLeader, L.term.Epoch())
 	L.live = true
 	L.log.Info().Int("backlog", backlog).Int("engagements", len(L.engs)).Msg("leader is live")
@@ -44,13 +46,15 @@ func (L *leader) promote() (*protocol.Snapshot, bool) {
 }
 
 // stepDown logs why promotion stopped, quietly when the node is shutting
-// down or lost the term anyway.
+// down or lost the term anyway; otherwise the failure is counted and
+// campaigning backs off (promotionFailed).
 func (L *leader) stepDown(err error, what string) {
 	if L.ctx.Err() != nil {
 		L.log.Debug().Err(err).Msg("promotion abandoned: " + what)
 		return
 	}
 	L.log.Error().Err(err).Msg("promotion: " + what + "; stepping down")
+	L.n.promotionFailed(fmt.Errorf("%s: %w", what, err))
 }
 
 // claimEpoch tells the recorder this term's epoch (its fence); false when
@@ -85,9 +89,13 @@ func (L *leader) claimEpoch() bool {
 
 // applyBacklog applies what this node holds that the log does not show, in
 // event time order, before going live (C-16): the snapshot's handoff queue
-// (queue, raw event by dedup key) and the node's pending events. It writes
-// every BatchSize events and at the end, and returns the backlog's size, or
-// false when applying or writing failed (logged).
+// (queue, raw event by dedup key) and the node's pending events. An entry
+// that does not parse is quarantined and unqueued (takeHandoff); an event
+// whose application would fail through its own fault (its state would not
+// encode) is quarantined and logged as done (rejectBacklog), never retried.
+// It writes every BatchSize events and at the end, and returns the
+// backlog's size, or false when applying or writing failed (logged,
+// counted as a failed promotion).
 func (L *leader) applyBacklog(queue map[string][]byte) (int, bool) {
 	n := L.n
 	for key, raw := range queue {
@@ -97,22 +105,61 @@ func (L *leader) applyBacklog(queue map[string][]byte) (int, bool) {
 	}
 	backlog := n.pendingByTime()
 	for _, p := range backlog {
+		if err := L.applicable(p.ev); err != nil {
+			L.rejectBacklog(p, err)
+			continue
+		}
 		if err := L.process(p.ev); err != nil {
-			L.log.Warn().Err(err).Msg("promotion: applying the backlog failed; stepping down")
+			L.stepDown(err, "applying the backlog failed")
 			return 0, false
 		}
 		if L.batch.size() >= n.cfg.BatchSize {
 			if err := L.flush(L.ctx); err != nil {
-				L.log.Warn().Err(err).Msg("promotion: log write failed; stepping down")
+				L.stepDown(err, "log write failed")
 				return 0, false
 			}
 		}
 	}
 	if err := L.flush(L.ctx); err != nil {
-		L.log.Warn().Err(err).Msg("promotion: log write failed; stepping down")
+		L.stepDown(err, "log write failed")
 		return 0, false
 	}
 	return len(backlog), true
+}
+
+// applicable reports, without sending or changing anything, whether
+// applying ev would fail through the event's own fault: the state it
+// yields does not encode (an implausible time the parser let through).
+func (L *leader) applicable(ev *events.Event) error {
+	id := EngagementID(ev)
+	if id == "" {
+		return nil
+	}
+	eng, _, _ := L.n.cfg.Rules.Apply(L.engs[id].Clone(), ev)
+	if eng == nil {
+		return nil
+	}
+	if _, err := json.Marshal(eng); err != nil {
+		return fmt.Errorf("the state it yields for engagement %q does not encode: %w", id, err)
+	}
+	return nil
+}
+
+// rejectBacklog quarantines a backlog event that cannot be applied and logs
+// its key as done (dedup log), so no node hands it over or applies it
+// again; its queue entry, if any, is deleted with the write.
+func (L *leader) rejectBacklog(p *pendingEvent, err error) {
+	source := protocol.QuarantineSocket
+	if p.handedOff {
+		source = protocol.QuarantineHandoff
+	}
+	L.n.quarantine(source, p.ev.Key, p.ev.Raw, err.Error())
+	key := p.ev.Key
+	L.applied[key] = time.Now()
+	L.unlogged[key] = struct{}{}
+	L.batch.keys = append(L.batch.keys, key)
+	delete(L.batch.queue, key)
+	L.batch.unqueue[key] = struct{}{}
 }
 
 // pendingByTime returns the pending events in event time order, ties in
@@ -132,7 +179,11 @@ func (n *Node) pendingByTime() []*pendingEvent {
 }
 
 // load takes the snapshot's dedup log and state records as this term's
-// state, with an empty batch and nothing parked.
+// state, with an empty batch and nothing parked. A state record that does
+// not decode (or would not encode again) is quarantined and skipped: the
+// engagement starts from the recorder's open recordings (reconcile), and
+// its next event writes a new record over it. It returns no error today;
+// the result is kept for the loads to come.
 func (L *leader) load(s *protocol.Snapshot) error {
 	now := L.n.now()
 	L.applied = make(map[string]time.Time, len(s.Applied))
@@ -141,17 +192,56 @@ func (L *leader) load(s *protocol.Snapshot) error {
 	}
 	L.engs = make(map[string]*Engagement, len(s.States))
 	for id, raw := range s.States {
-		var e Engagement
-		if err := json.Unmarshal(raw, &e); err != nil {
-			return fmt.Errorf("state of engagement %q: %w", id, err)
+		e, err := decodeState(raw)
+		if err != nil {
+			L.log.Error().Err(err).Str("engagement_id", redact.Truncate(id, 128)).
+				Msg("promotion: state record unreadable; quarantined, the engagement starts from the recorder's open recordings")
+			L.n.quarantine(protocol.QuarantineState, id, raw, fmt.Sprintf("state of engagement %q: %v", redact.Truncate(id, 128), err))
+			continue
 		}
-		L.engs[id] = &e
+		L.engs[id] = e
 	}
 	L.batch = newBatch()
 	L.unlogged, L.queued = map[string]struct{}{}, map[string]struct{}{}
 	L.n.count(func(s *NodeStatus) { s.Parked = 0 })
 	L.parked, L.parkedAt = map[string][]*events.Event{}, map[string]parkInfo{}
 	return nil
+}
+
+// decodeState decodes a state record strictly enough that the leader can
+// write it again: it must decode, and encode. The error names what is wrong
+// and where, never a value of the record (decodeReason).
+func decodeState(raw []byte) (*Engagement, error) {
+	var e Engagement
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return nil, fmt.Errorf("undecodable: %s", decodeReason(err))
+	}
+	if _, err := json.Marshal(&e); err != nil {
+		return nil, fmt.Errorf("does not encode again: %s", decodeReason(err))
+	}
+	return &e, nil
+}
+
+// decodeReason describes a JSON decoding or encoding error without the
+// values encoding/json and time quote in theirs.
+func decodeReason(err error) string {
+	var (
+		syn *json.SyntaxError
+		typ *json.UnmarshalTypeError
+		tpe *time.ParseError
+		mar *json.MarshalerError
+	)
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("invalid JSON at offset %d", syn.Offset)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("%s: a JSON %s where %s belongs", redact.Truncate(typ.Field, 64), typ.Value, typ.Type)
+	case errors.As(err, &tpe):
+		return "a time that is not RFC 3339"
+	case errors.As(err, &mar):
+		return "a value that does not encode (" + mar.Type.String() + ")"
+	}
+	return "not a state record"
 }
 
 // reconcile compares the recorder's open segments with the state and

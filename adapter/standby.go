@@ -20,6 +20,8 @@ var (
 // won term, or nil when ctx ended.
 func (n *Node) standby(ctx context.Context) protocol.Term {
 	n.setRole(RoleStandby, 0)
+	n.pairLeader.Store(nil)
+	n.leaderCheckedAt = time.Time{}
 	cctx, cancel := context.WithCancel(ctx)
 	won := make(chan protocol.Term, 1)
 	var wg sync.WaitGroup
@@ -39,6 +41,7 @@ func (n *Node) standby(ctx context.Context) protocol.Term {
 		case <-tick.C:
 			n.sweep(ctx)
 			n.checkHealth(ctx)
+			n.checkLeader(ctx)
 		case t := <-won:
 			return t
 		case <-ctx.Done():
@@ -68,7 +71,7 @@ func (n *Node) resignWonWhileStopping(ctx context.Context, won <-chan protocol.T
 }
 
 // campaign retries Campaign until it wins or ctx ends (nil). It waits out
-// a stale-epoch hold first, and while this node is degraded and a peer's
+// a stale-epoch hold or a failed promotion's backoff first, and while this node is degraded and a peer's
 // socket is up it leaves leadership to that peer.
 func (n *Node) campaign(ctx context.Context) protocol.Term {
 	m := protocol.Member{Version: n.cfg.Version, Address: n.cfg.Address}
@@ -76,7 +79,7 @@ func (n *Node) campaign(ctx context.Context) protocol.Term {
 		m.Subscription = n.source.SubscriptionID()
 	}
 	for failures := 0; ; failures++ {
-		if hold := time.Until(time.Unix(0, n.staleUntil.Load())); hold > 0 {
+		if hold := n.campaignHold(); hold > 0 {
 			if wait.Sleep(ctx, hold) != nil {
 				return nil
 			}

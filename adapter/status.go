@@ -63,6 +63,17 @@ type NodeStatus struct {
 	// Expired counts the engagements this node, as leader, closed after
 	// EngagementIdleTimeout without an event (their end was lost).
 	Expired int64 `json:"engagements_expired"`
+	// Poison input (quarantine.go, promotion.go). Leader is the node that
+	// held the election when this standby last looked (its own name as
+	// leader); NoLeader is true when that look found none. PromotionFailures
+	// counts promotions that failed (each followed by a backoff), and
+	// LastPromotionError says why the last one did. Quarantine is what this
+	// node put aside and the cluster's count.
+	Leader             string           `json:"leader,omitempty"`
+	NoLeader           bool             `json:"no_leader,omitempty"`
+	PromotionFailures  int64            `json:"promotion_failures"`
+	LastPromotionError string           `json:"last_promotion_error,omitempty"`
+	Quarantine         QuarantineStatus `json:"quarantine"`
 }
 
 // MaxRecentRefused bounds NodeStatus.RecentRefused.
@@ -107,10 +118,17 @@ func (n *Node) Status() NodeStatus {
 	n.mu.Lock()
 	s := n.st
 	s.Refused, s.RecentRefused = maps.Clone(s.Refused), slices.Clone(s.RecentRefused)
+	s.Quarantine = n.quar.snapshot()
 	n.mu.Unlock()
 	if c, ok := n.sink.(interface{ Counts() SinkCounts }); ok {
 		sc := c.Counts()
 		s.RecorderBadReplies, s.RecorderFenceResets = sc.BadReplies, sc.FenceResets
+	}
+	switch pl := n.pairLeader.Load(); {
+	case s.Role == RoleLeader || s.Role == RolePromoting:
+		s.Leader = n.cfg.Name
+	case pl != nil:
+		s.Leader, s.NoLeader = pl.node, pl.node == ""
 	}
 	if n.source != nil {
 		cs := n.source.Status()

@@ -23,6 +23,9 @@ type Cluster struct {
 	// abandoned counts etcd calls a caller stopped waiting for (a
 	// campaign cancelled while etcd does not answer); Close joins them.
 	abandoned sync.WaitGroup
+	// handoffLease and quarantineLease are the shared leases of handoff
+	// entries (one dedup window) and quarantine entries (QuarantineTTL).
+	handoffLease, quarantineLease sharedLease
 }
 
 // Connect dials etcd with cfg (defaults applied, then validated: an invalid

@@ -319,11 +319,13 @@ func TestConfigValidate(t *testing.T) {
 	base := cluster.Config{Endpoints: []string{"127.0.0.1:1"}, Node: "a", SessionTTL: 5 * time.Second,
 		FenceMargin: time.Second, DedupWindow: time.Hour}
 	cases := map[string]func(*cluster.Config){
-		"endpoints":    func(c *cluster.Config) { c.Endpoints = nil },
-		"node":         func(c *cluster.Config) { c.Node = "a/b" },
-		"session_ttl":  func(c *cluster.Config) { c.SessionTTL = time.Second },
-		"fence_margin": func(c *cluster.Config) { c.FenceMargin = 4 * time.Second },
-		"dedup_window": func(c *cluster.Config) { c.DedupWindow = time.Second },
+		"endpoints":      func(c *cluster.Config) { c.Endpoints = nil },
+		"node":           func(c *cluster.Config) { c.Node = "a/b" },
+		"session_ttl":    func(c *cluster.Config) { c.SessionTTL = time.Second },
+		"fence_margin":   func(c *cluster.Config) { c.FenceMargin = 4 * time.Second },
+		"dedup_window":   func(c *cluster.Config) { c.DedupWindow = time.Second },
+		"quarantine_ttl": func(c *cluster.Config) { c.QuarantineTTL = time.Second },
+		"quarantine_max": func(c *cluster.Config) { c.QuarantineMax = -1 },
 	}
 	if err := base.Validate(); err != nil {
 		t.Fatal(err)

@@ -33,7 +33,7 @@ const (
 // protocol.Term.CommitBatch for the contract. The txns hold the state records
 // (closed ones under the dedup lease), then the dedup keys (under the dedup
 // lease, their value this node's id), then the deletions of queue entries,
-// then the queue entries, in that order, split at maxTxnOps operations or
+// then the queue entries (under the dedup lease too), in that order, split at maxTxnOps operations or
 // maxTxnBytes of keys and values. A lease-not-found error takes a new dedup
 // lease and writes the whole batch again, once.
 func (t *Term) CommitBatch(ctx context.Context, b protocol.Batch) error {
@@ -97,7 +97,7 @@ func (t *Term) batchTxns(b protocol.Batch, lease clientv3.LeaseID) [][]clientv3.
 	}
 	for key, raw := range b.Queue {
 		hk := k.Handoff(key)
-		ops = append(ops, op{clientv3.OpPut(hk, string(raw)), len(hk) + len(raw)})
+		ops = append(ops, op{clientv3.OpPut(hk, string(raw), clientv3.WithLease(lease)), len(hk) + len(raw)})
 	}
 	var chunks [][]clientv3.Op
 	var cur []clientv3.Op

@@ -37,6 +37,14 @@ type Config struct {
 	// DedupWindow is how long an applied event's key is remembered. Default
 	// 20m; minimum 1m; it should exceed the rules' max event age.
 	DedupWindow time.Duration
+	// QuarantineTTL is how long a quarantine entry is kept (between 3/4 and
+	// 1 TTL: entries share a lease renewed every quarter TTL). Zero means
+	// the default, 7 days; else at least 1m.
+	QuarantineTTL time.Duration
+	// QuarantineMax is the most quarantine entries kept; older ones are
+	// deleted as new ones come. Zero means the default, 1000; must not be
+	// negative.
+	QuarantineMax int
 	// DialTimeout bounds the first connection. Default 5s.
 	DialTimeout time.Duration
 	// Username and Password, when set, authenticate to etcd.
@@ -88,6 +96,8 @@ func (c *Config) setDefaults() {
 	c.FenceMargin = cmp.Or(c.FenceMargin, min(1500*time.Millisecond, c.SessionTTL*3/10))
 	c.DedupWindow = cmp.Or(c.DedupWindow, 20*time.Minute)
 	c.DialTimeout = cmp.Or(c.DialTimeout, 5*time.Second)
+	c.QuarantineTTL = cmp.Or(c.QuarantineTTL, DefaultQuarantineTTL)
+	c.QuarantineMax = cmp.Or(c.QuarantineMax, DefaultQuarantineMax)
 }
 
 // validate reports the first invalid field, naming it.
@@ -105,6 +115,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("cluster: fence_margin: %s must be > 0 and < session_ttl − session_ttl/3 (%s)", c.FenceMargin, c.SessionTTL-c.SessionTTL/3)
 	case c.DedupWindow < time.Minute:
 		return fmt.Errorf("cluster: dedup_window: %s is below the 1m minimum", c.DedupWindow)
+	case c.QuarantineTTL != 0 && c.QuarantineTTL < time.Minute:
+		return fmt.Errorf("cluster: quarantine_ttl: %s is below the 1m minimum", c.QuarantineTTL)
+	case c.QuarantineMax < 0:
+		return fmt.Errorf("cluster: quarantine_max: %d is negative", c.QuarantineMax)
 	case (c.CertFile == "") != (c.KeyFile == ""):
 		return errors.New("cluster: tls: set both the certificate and the key file, or neither")
 	}

@@ -16,7 +16,8 @@
 //	health/<node>      the node's socket health, bound to a lease of its own
 //	dedup/<key>        an applied event's dedup key, bound to a dedup-window lease
 //	state/<eng>        one engagement's recording state (JSON; once closed, bound to the dedup-window lease)
-//	handoff/<key>      an event owed to the log: handed off by a standby, or held by the leader
+//	handoff/<key>      an event owed to the log: handed off by a standby, or held by the leader (dedup-window lease)
+//	quarantine/<id>    an input put aside, never applied (quarantine lease, newest QuarantineMax kept)
 //	token              the shared access token, encrypted (AES-GCM)
 //	token-lock/        the etcd mutex that makes token fetching single-flight
 //	epoch-base         the epoch base (decimal), raised by BumpEpoch

@@ -46,17 +46,30 @@ func (c *Cluster) Snapshot(ctx context.Context) (*protocol.Snapshot, error) {
 
 // HandOff gives an event that this node saw, and the leader's log does not
 // show, to the leader: it writes handoff/<key> unless dedup/<key> exists,
-// in one txn. It reports whether the event was handed off (false: already
-// applied). ctx bounds the call.
+// in one txn. The entry is put under a lease of one dedup window (shared
+// by this node's handoffs, renewed every quarter window), so an entry no
+// leader takes — one no leader can read — is forgotten with the dedup log
+// instead of staying for ever. It reports whether the event was handed off
+// (false: already applied). ctx bounds the call.
 func (c *Cluster) HandOff(ctx context.Context, key string, raw []byte) (bool, error) {
-	resp, err := c.client.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(c.keys.Dedup(key)), "=", 0)).
-		Then(clientv3.OpPut(c.keys.Handoff(key), string(raw))).
-		Commit()
-	if err != nil {
-		return false, fmt.Errorf("hand off event: %w", err)
+	for attempt := 0; ; attempt++ {
+		lease, err := c.handoffLease.get(ctx, c.client, c.cfg.DedupWindow)
+		if err != nil {
+			return false, fmt.Errorf("hand off event: %w", err)
+		}
+		resp, err := c.client.Txn(ctx).
+			If(clientv3.Compare(clientv3.CreateRevision(c.keys.Dedup(key)), "=", 0)).
+			Then(clientv3.OpPut(c.keys.Handoff(key), string(raw), clientv3.WithLease(lease))).
+			Commit()
+		if isLeaseNotFound(err) && attempt == 0 {
+			c.handoffLease.forget()
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("hand off event: %w", err)
+		}
+		return resp.Succeeded, nil
 	}
-	return resp.Succeeded, nil
 }
 
 // handoffWatchRetry and mirrorWatchRetry are how long a broken watch (handoffs, mirror) waits before it

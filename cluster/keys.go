@@ -41,6 +41,12 @@ func (k Keys) Handoff(key string) string { return k.root + "handoff/" + key }
 // handoffPrefix is the prefix of the handoff queue.
 func (k Keys) handoffPrefix() string { return k.root + "handoff/" }
 
+// Quarantine is a quarantine entry's key (QuarantineEntry.ID).
+func (k Keys) Quarantine(id string) string { return k.root + "quarantine/" + id }
+
+// QuarantinePrefix is the prefix of the quarantine.
+func (k Keys) QuarantinePrefix() string { return k.root + "quarantine/" }
+
 // health is a node's health key.
 func (k Keys) health(node string) string { return k.root + "health/" + node }
 

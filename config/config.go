@@ -61,6 +61,13 @@ type Etcd struct {
 	FenceMargin time.Duration `yaml:"fence_margin"`
 	// DedupWindow: how long applied event keys are kept. Default 20m.
 	DedupWindow time.Duration `yaml:"dedup_window"`
+	// QuarantineTTL: how long an input put in quarantine (a malformed or
+	// implausible event, an unreadable handoff entry or state record) is
+	// kept. Zero: the cluster's default, 7 days; else at least 1m.
+	QuarantineTTL time.Duration `yaml:"quarantine_ttl"`
+	// QuarantineMax: the most quarantine entries kept, newest first. Zero:
+	// the cluster's default, 1000.
+	QuarantineMax int `yaml:"quarantine_max"`
 	// EmbeddedClientURL: where the embedded etcd listens when Endpoints is
 	// empty. Default http://127.0.0.1:2379.
 	EmbeddedClientURL string `yaml:"embedded_client_url"`
@@ -172,6 +179,13 @@ type Rules struct {
 	// answer arriving after the expiry must be too old to start a
 	// recording).
 	EngagementIdleTimeout time.Duration `yaml:"engagement_idle_timeout"`
+	// MaxEventFuture: an event dated further ahead of now is implausible:
+	// dropped, counted and quarantined, never applied. Default 24h.
+	MaxEventFuture time.Duration `yaml:"max_event_future"`
+	// MaxEventPast: an event dated further back than this is implausible
+	// (as MaxEventFuture). Default 30 days (720h); it must exceed
+	// max_event_age.
+	MaxEventPast time.Duration `yaml:"max_event_past"`
 }
 
 // Defaults the relations in Validate assume for settings that another
@@ -262,6 +276,8 @@ func (c *Config) SetDefaults() {
 	c.Rules.MaxEventAge = cmp.Or(c.Rules.MaxEventAge, 10*time.Minute)
 	c.Rules.HandoffGrace = cmp.Or(c.Rules.HandoffGrace, 2*time.Second)
 	c.Rules.EngagementIdleTimeout = cmp.Or(c.Rules.EngagementIdleTimeout, 12*time.Hour)
+	c.Rules.MaxEventFuture = cmp.Or(c.Rules.MaxEventFuture, 24*time.Hour)
+	c.Rules.MaxEventPast = cmp.Or(c.Rules.MaxEventPast, 30*24*time.Hour)
 }
 
 // Validate reports every problem, each naming its key; nil if none.
@@ -328,6 +344,20 @@ func (c *Config) problems() []string {
 	}
 	if c.Rules.MaxEventAge < 0 {
 		p = append(p, "rules.max_event_age: must not be negative")
+	}
+	if c.Rules.MaxEventFuture < 0 {
+		p = append(p, "rules.max_event_future: must not be negative")
+	}
+	if c.Rules.MaxEventPast < 0 {
+		p = append(p, "rules.max_event_past: must not be negative")
+	} else if c.Rules.MaxEventPast > 0 && c.Rules.MaxEventPast <= c.Rules.MaxEventAge {
+		p = append(p, fmt.Sprintf("rules.max_event_past: %s must exceed rules.max_event_age %s", c.Rules.MaxEventPast, c.Rules.MaxEventAge))
+	}
+	if t := c.Etcd.QuarantineTTL; t != 0 && t < time.Minute {
+		p = append(p, fmt.Sprintf("etcd.quarantine_ttl: %s is below the 1m minimum", t))
+	}
+	if c.Etcd.QuarantineMax < 0 {
+		p = append(p, "etcd.quarantine_max: must not be negative")
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":

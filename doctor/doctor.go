@@ -40,6 +40,7 @@ const (
 	CheckEtcdLatency   = "etcd.write_latency"
 	CheckEtcdClock     = "etcd.clock_skew"
 	CheckEtcdHistory   = "etcd.compaction"
+	CheckQuarantine    = "cluster.quarantine"
 )
 
 const (
@@ -179,6 +180,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) *Report {
 	r.check(ctx, CheckEtcdLatency, r.checkEtcdLatency)
 	r.check(ctx, CheckEtcdClock, r.checkEtcdClock)
 	r.check(ctx, CheckEtcdHistory, r.checkEtcdHistory)
+	r.check(ctx, CheckQuarantine, r.checkQuarantine)
 	r.check(ctx, CheckSharedSub, r.checkSharedSubscription)
 	r.check(ctx, CheckSubscription, r.checkSubscription)
 	r.check(ctx, CheckRecorder, r.checkRecorder)

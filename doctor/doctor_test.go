@@ -69,14 +69,14 @@ func TestDoctorPassesOnAHealthySetup(t *testing.T) {
 	l := newLab(t, nil)
 	l.register("b", "sub-b", "127.0.0.1:1")
 	rep := doctor.Run(t.Context(), l.Config("a"), opts())
-	if len(rep.Results) != 11 {
-		t.Errorf("%d results, want 11", len(rep.Results))
+	if len(rep.Results) != 12 {
+		t.Errorf("%d results, want 12", len(rep.Results))
 	}
 	expect(t, rep, map[string]doctor.Outcome{
 		doctor.CheckZoomToken: doctor.Pass, doctor.CheckZoomScopes: doctor.Pass, doctor.CheckZoomClock: doctor.Pass,
 		doctor.CheckEtcdReachable: doctor.Pass, doctor.CheckEtcdQuorum: doctor.Pass, doctor.CheckEtcdLatency: doctor.Pass,
 		doctor.CheckEtcdClock: doctor.Pass, doctor.CheckSharedSub: doctor.Pass, doctor.CheckSubscription: doctor.Pass,
-		doctor.CheckRecorder: doctor.Pass, doctor.CheckEtcdHistory: doctor.Pass,
+		doctor.CheckRecorder: doctor.Pass, doctor.CheckEtcdHistory: doctor.Pass, doctor.CheckQuarantine: doctor.Pass,
 	})
 	if !rep.OK {
 		t.Error("report not OK")

@@ -101,6 +101,14 @@ type ClientConfig struct {
 	// Empty: no verification. A secret: never logged.
 	SecretToken string
 	Logger      zerolog.Logger
+	// Limits bound what an event may hold (ParseWith): plausible times,
+	// nesting depth. The zero value means every default.
+	Limits Limits
+	// OnMalformed, when set, is called with the content of each message
+	// frame whose event failed to parse (the event is dropped and counted
+	// in Malformed) and the *ParseError, on the read goroutine: it must not
+	// block. raw is the client's copy, the callee's to keep.
+	OnMalformed func(raw []byte, err *ParseError)
 }
 
 // withDefaults returns c with zero fields set to their defaults.
@@ -595,9 +603,13 @@ func (c *Client) handleMessage(f Frame, cs *connState) {
 			Msg("dropping a message frame whose x-zm-signature does not match (check zoom.secret_token; further ones are counted)")
 		return
 	}
-	ev, err := Parse([]byte(f.Content))
+	ev, err := ParseWith([]byte(f.Content), c.cfg.Limits)
 	if err != nil {
 		c.malformed("event", err)
+		var pe *ParseError
+		if c.cfg.OnMalformed != nil && errors.As(err, &pe) {
+			c.cfg.OnMalformed([]byte(f.Content), pe)
+		}
 		return
 	}
 	now := time.Now()

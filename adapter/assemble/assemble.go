@@ -97,11 +97,16 @@ func Build(cfg *config.Config, cl *cluster.Cluster, address string, httpClient *
 	if err != nil {
 		return nil, err
 	}
+	limits := events.Limits{MaxFuture: cfg.Rules.MaxEventFuture, MaxPast: cfg.Rules.MaxEventPast}
 	p.Client, err = events.NewClient(events.ClientConfig{
 		URL: cfg.Zoom.SubscriptionURL, Tokens: p.Tokens,
 		HeartbeatInterval: cfg.Zoom.HeartbeatInterval, WatchdogTimeout: cfg.Zoom.WatchdogTimeout,
 		SecretToken: cfg.Zoom.SecretToken,
 		Logger:      log.With().Str("component", "subscription").Logger(),
+		Limits:      limits,
+		// The node counts and quarantines what does not parse; the client
+		// delivers only once Node.Run runs it, after p.Node is set.
+		OnMalformed: func(raw []byte, pe *events.ParseError) { p.Node.NoteMalformed(raw, pe) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("zoom: %w", err)
@@ -122,6 +127,7 @@ func Build(cfg *config.Config, cl *cluster.Cluster, address string, httpClient *
 		HandoffGrace:          cfg.Rules.HandoffGrace,
 		DegradedAfter:         cfg.Zoom.DegradedAfter,
 		EngagementIdleTimeout: cfg.Rules.EngagementIdleTimeout,
+		Limits:                limits,
 		Version:               cfg.Version, Address: address,
 		Logger: log,
 	}, cl.Protocol(), p.Sink, p.Client)
@@ -138,6 +144,7 @@ func ClusterConfig(cfg *config.Config, endpoints []string) cluster.Config {
 	return cluster.Config{
 		Endpoints: endpoints, Prefix: cfg.Etcd.Prefix, Cluster: cfg.Etcd.Cluster, Node: cfg.Node,
 		SessionTTL: cfg.Etcd.SessionTTL, FenceMargin: cfg.Etcd.FenceMargin, DedupWindow: cfg.Etcd.DedupWindow,
+		QuarantineTTL: cfg.Etcd.QuarantineTTL, QuarantineMax: cfg.Etcd.QuarantineMax,
 		Username: cfg.Etcd.Username, Password: cfg.Etcd.Password,
 		CAFile: cfg.Etcd.TLS.CAFile, CertFile: cfg.Etcd.TLS.CertFile, KeyFile: cfg.Etcd.TLS.KeyFile,
 	}

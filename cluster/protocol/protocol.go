@@ -64,6 +64,26 @@ type Cluster interface {
 	// decode are skipped). ctx bounds the read.
 	Members(ctx context.Context) ([]Member, error)
 
+	// Leader returns the node id and epoch of the node that holds the
+	// election now (it may still be promoting), or "" and 0 when no node
+	// holds it. ctx bounds the read.
+	Leader(ctx context.Context) (node string, epoch int64, err error)
+
+	// Quarantine puts e in the cluster's bounded quarantine of inputs that
+	// must never reach the rules (DESIGN §4): under a lease (the cluster's
+	// quarantine TTL, default 7 days), the newest entries kept up to the
+	// cluster's quarantine limit (default 1000; older ones are deleted).
+	// Node and At are set when empty, Raw is cut to MaxQuarantineRaw and
+	// Reason to MaxQuarantineReason. ctx bounds the calls; callers treat it
+	// as best effort (a failure loses the evidence, never an event).
+	Quarantine(ctx context.Context, e QuarantineEntry) error
+
+	// Quarantined returns how many entries the quarantine holds and the
+	// newest of them, newest first, at most newest (0: none). Entries that
+	// do not decode are skipped in the list, not in the count. ctx bounds
+	// the reads.
+	Quarantined(ctx context.Context, newest int) (count int, entries []QuarantineEntry, err error)
+
 	// NewTokenStore returns the cluster's shared store of the OAuth token
 	// for a client secret: the token is sealed with a key derived from the
 	// secret, so only nodes holding it can read it, and updates are

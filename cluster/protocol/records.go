@@ -91,7 +91,8 @@ type Batch struct {
 	Unqueue []string
 	// Queue holds handoff-queue entries to put, the raw event by dedup key:
 	// events the leader holds back or waits with, queued so that they
-	// outlive it. They have no lease.
+	// outlive it. They are written under the dedup lease, so an entry that
+	// no leader takes is forgotten after the dedup window.
 	Queue map[string][]byte
 	// Observe, when not nil, is called after each transaction that
 	// committed, with its latency (from sending it to its reply), on the
@@ -109,4 +110,51 @@ type StateRecord struct {
 	// dedup lease, so the cluster forgets it after the dedup window. An
 	// open engagement's record has no lease and stays until overwritten.
 	Closed bool
+}
+
+// Sources of a QuarantineEntry: where the input came from.
+const (
+	// QuarantineSocket: an event from a node's subscription socket that
+	// did not parse or is implausible.
+	QuarantineSocket = "socket"
+	// QuarantineHandoff: a handoff-queue entry that did not parse, or an
+	// event whose application failed through its own fault.
+	QuarantineHandoff = "handoff"
+	// QuarantineState: a state record that did not decode at promotion.
+	QuarantineState = "state"
+)
+
+// Bounds of a QuarantineEntry as stored.
+const (
+	// MaxQuarantineRaw is the most bytes of Raw kept.
+	MaxQuarantineRaw = 64 << 10
+	// MaxQuarantineReason is the most bytes of Reason kept.
+	MaxQuarantineReason = 512
+)
+
+// QuarantineEntry is one input put aside so that it never reaches the
+// rules: a malformed or implausible event, an unreadable handoff entry or
+// state record. It carries no secret: Reason is the parser's or decoder's
+// error text (which names fields, never their values) and Raw is the input
+// as received (an event or a record, never a credential).
+type QuarantineEntry struct {
+	// ID is the entry's key under quarantine/: its time, node and a random
+	// suffix, so that ids sort by time. Set by Quarantine.
+	ID string `json:"id,omitempty"`
+	// At is when the node put it aside (UTC); Quarantine sets it when zero.
+	At time.Time `json:"at"`
+	// Node is the node that put it aside; Quarantine sets it when empty.
+	Node string `json:"node"`
+	// Source is where it came from: QuarantineSocket, QuarantineHandoff or
+	// QuarantineState.
+	Source string `json:"source"`
+	// Key is the handoff key or engagement id it was stored under, when
+	// there was one.
+	Key string `json:"key,omitempty"`
+	// Reason says why, e.g. the ParseError text.
+	Reason string `json:"reason"`
+	// Raw is the input, cut to MaxQuarantineRaw bytes.
+	Raw []byte `json:"raw,omitempty"`
+	// Truncated reports that Raw was cut.
+	Truncated bool `json:"truncated,omitempty"`
 }

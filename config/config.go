@@ -197,7 +197,7 @@ type Recorder struct {
 	// URL of the Recording Control API, e.g. http://ris-recorder:8090. Required.
 	URL string `yaml:"url"`
 	// RequestTimeout of one attempt. Default 2s.
-	RequestTimeout  time.Duration `yaml:"request_timeout"`
+	RequestTimeout time.Duration `yaml:"request_timeout"`
 	// BearerToken is sent to the recorder as "Authorization: Bearer …";
 	// empty: none. Prefer ZCC_RECORDER_BEARER_TOKEN or BearerTokenFile. With
 	// a token, an http:// URL to a host other than loopback is an error

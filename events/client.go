@@ -29,7 +29,6 @@ const (
 	DefaultHeartbeatInterval = 30 * time.Second // PROTOCOL.md §1: every 30 s
 	DefaultWatchdogTimeout   = 45 * time.Second // PROTOCOL.md §1: 45 s of silence is dead
 	DefaultReadLimit         = 1 << 20          // 1 MiB; C-12
-	// DefaultSignatureMaxAge (signature.go) is SignatureMaxAge's default.
 	DefaultMinBackoff        = 250 * time.Millisecond
 	DefaultMaxBackoff        = 30 * time.Second
 	DefaultCloseTimeout      = time.Second // C-14

@@ -63,7 +63,11 @@ type Options struct {
 	// Timeline, when set, is the path of an HTML timeline written at the
 	// end: roles per node, faults, and every segment.
 	Timeline string
-	Logger   zerolog.Logger
+	// NodeClient reads the nodes' /status: the bearer token and https when
+	// the nodes require them (doctor.NewNodeClient). It must not set
+	// Timeout. nil: plain HTTP, no token.
+	NodeClient *http.Client
+	Logger     zerolog.Logger
 }
 
 // Report is the drill's result, written as JSON by --report.
@@ -600,7 +604,17 @@ func (d *drill) waitReady(ctx context.Context, node string, limit time.Duration)
 
 func (d *drill) status(ctx context.Context, node string) (adapter.NodeStatus, error) {
 	var s adapter.NodeStatus
-	err := d.getJSON(ctx, d.be.NodeURL(node)+"/status", &s)
+	if d.o.NodeClient == nil {
+		err := d.getJSON(ctx, d.be.NodeURL(node)+"/status", &s)
+		return s, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.hc.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.be.NodeURL(node)+"/status", nil)
+	if err != nil {
+		return s, err
+	}
+	err = d.doWith(d.o.NodeClient, req, &s)
 	return s, err
 }
 
@@ -668,6 +682,10 @@ func (d *drill) do(req *http.Request, out any) error {
 	if req.Method == http.MethodPost {
 		hc = &http.Client{Timeout: 2 * time.Minute} // traffic stop drains every call
 	}
+	return d.doWith(hc, req, out)
+}
+
+func (d *drill) doWith(hc *http.Client, req *http.Request, out any) error {
 	resp, err := hc.Do(req)
 	if err != nil {
 		return err

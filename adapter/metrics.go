@@ -177,6 +177,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRefused, descBadReplies, descFenceResets, descReconcileUnlisted} {
 		ch <- d
 	}
+	for _, d := range socketGapDescs {
+		ch <- d
+	}
 	c.n.txn.Describe(ch)
 	if c.opts.TokenFetches != nil {
 		ch <- descTokenFetches
@@ -257,6 +260,7 @@ func emit(ch chan<- prometheus.Metric, version string, s NodeStatus, cs *events.
 	counter(descReconcileUnlisted, s.ReconcileUnlisted)
 	counter(descExpired, s.Expired)
 	if cs != nil {
+		emitSocketGaps(ch, s.Node, *cs)
 		if !cs.LastFrameAt.IsZero() {
 			gauge(descLastFrameAge, max(0, now.Sub(cs.LastFrameAt).Seconds()))
 		}

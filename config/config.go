@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -27,8 +28,31 @@ type Config struct {
 	// Default "./data-<node>".
 	DataDir string `yaml:"data_dir"`
 	// HTTPAddr serves /healthz, /readyz, /status, /metrics. Default
-	// 127.0.0.1:8081.
+	// 127.0.0.1:8081 (loopback: set an interface address, or 0.0.0.0, for
+	// the other node, `zccadapter status` elsewhere and monitoring to reach
+	// it).
 	HTTPAddr string `yaml:"http_addr"`
+	// HTTPTLSCertFile and HTTPTLSKeyFile (PEM), set both or neither, make
+	// the node serve its endpoints over HTTPS only, and advertise an
+	// https:// address. Empty: plain HTTP.
+	HTTPTLSCertFile string `yaml:"http_tls_cert_file"`
+	HTTPTLSKeyFile  string `yaml:"http_tls_key_file"`
+	// HTTPTLSCAFile is the PEM bundle with which `status`, `doctor`, the
+	// drill and `health` verify the nodes' certificates. Empty: the system's
+	// trust store. Not used by the node itself.
+	HTTPTLSCAFile string `yaml:"http_tls_ca_file"`
+	// HTTPBearerToken, when set, is required as "Authorization: Bearer
+	// <token>" on every endpoint but /healthz and /livez (others answer 401
+	// without it), and sent by `status`, `doctor` and the drill. Both nodes
+	// of a pair use the same token. Prefer ZCC_HTTP_BEARER_TOKEN or
+	// HTTPBearerTokenFile. Empty: no token.
+	HTTPBearerToken     string `yaml:"http_bearer_token"`
+	HTTPBearerTokenFile string `yaml:"http_bearer_token_file"`
+	// AllowInsecureCredentials allows every credential to travel in clear
+	// text to a host other than loopback (see the sections' own
+	// allow_insecure_credentials); each such use is logged as a warning at
+	// start. Default false: such a configuration is an error.
+	AllowInsecureCredentials bool `yaml:"allow_insecure_credentials"`
 	// HTTPAdvertiseAddr is the host:port where the other node and
 	// `zccadapter status` reach this node's HTTP endpoints; it is published
 	// in the membership record. Default: the listening address, with an
@@ -71,12 +95,19 @@ type Etcd struct {
 	// EmbeddedClientURL: where the embedded etcd listens when Endpoints is
 	// empty. Default http://127.0.0.1:2379.
 	EmbeddedClientURL string `yaml:"embedded_client_url"`
-	Username          string `yaml:"username"`
-	Password          string `yaml:"password"`
-	PasswordFile      string `yaml:"password_file"`
+	// Username and Password authenticate to etcd (etcd's auth enabled);
+	// empty: no authentication. Prefer ZCC_ETCD_PASSWORD or PasswordFile.
+	// Sent in clear unless etcd.tls is set or every endpoint is https:// or
+	// loopback; anything else is an error unless AllowInsecureCredentials.
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
 	// TLS of the connection to etcd.endpoints (client-cert auth when
 	// cert_file and key_file are set). Empty: plain connections.
 	TLS TLS `yaml:"tls"`
+	// AllowInsecureCredentials allows the etcd password over plain
+	// connections to non-loopback endpoints, with a warning. Default false.
+	AllowInsecureCredentials bool `yaml:"allow_insecure_credentials"`
 }
 
 // TLS names the PEM files of a TLS client.
@@ -114,7 +145,9 @@ func (t TLS) problems(key string) []string {
 
 // Zoom configures the OAuth client and this node's subscription.
 type Zoom struct {
-	// TokenURL. Default https://zoom.us/oauth/token.
+	// TokenURL. Default https://zoom.us/oauth/token. It receives the client
+	// secret: http:// to a host other than loopback is an error unless
+	// AllowInsecureCredentials.
 	TokenURL string `yaml:"token_url"`
 	// AccountID of the Server-to-Server OAuth app. Required for the
 	// account_credentials grant; not used by refresh_token.
@@ -133,7 +166,9 @@ type Zoom struct {
 	// rotates on every refresh).
 	GrantType string `yaml:"grant_type"`
 	// SubscriptionURL is this node's own event subscription, e.g.
-	// wss://ws.zoom.us/ws?subscriptionId=ID, without a token. Required.
+	// wss://ws.zoom.us/ws?subscriptionId=ID, without a token. Required. The
+	// node adds an access token to it: ws:// to a host other than loopback
+	// is an error unless AllowInsecureCredentials.
 	SubscriptionURL string `yaml:"subscription_url"`
 	// HeartbeatInterval of the subscription. Default 30s.
 	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
@@ -144,6 +179,15 @@ type Zoom struct {
 	// Prefer ZCC_ZOOM_SECRET_TOKEN or SecretTokenFile.
 	SecretToken     string `yaml:"secret_token"`
 	SecretTokenFile string `yaml:"secret_token_file"`
+	// SignatureMaxAge: with SecretToken, a frame whose
+	// x-zm-request-timestamp lies further than this from the node's clock,
+	// either way, is dropped as a replay (counted as a bad signature).
+	// Default 5m; negative: the timestamp is not checked.
+	SignatureMaxAge time.Duration `yaml:"signature_max_age"`
+	// AllowInsecureCredentials allows the client secret and the access
+	// token over http:// and ws:// to hosts other than loopback (a simulator
+	// on another host), with a warning. Default false.
+	AllowInsecureCredentials bool `yaml:"allow_insecure_credentials"`
 	// DegradedAfter: a node whose socket has been down this long reports
 	// itself degraded; a degraded leader hands over to a standby whose
 	// socket is up. Default 10s.
@@ -155,12 +199,19 @@ type Recorder struct {
 	// URL of the Recording Control API, e.g. http://ris-recorder:8090. Required.
 	URL string `yaml:"url"`
 	// RequestTimeout of one attempt. Default 2s.
-	RequestTimeout  time.Duration `yaml:"request_timeout"`
-	BearerToken     string        `yaml:"bearer_token"`
-	BearerTokenFile string        `yaml:"bearer_token_file"`
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// BearerToken is sent to the recorder as "Authorization: Bearer …";
+	// empty: none. Prefer ZCC_RECORDER_BEARER_TOKEN or BearerTokenFile. With
+	// a token, an http:// URL to a host other than loopback is an error
+	// unless AllowInsecureCredentials.
+	BearerToken     string `yaml:"bearer_token"`
+	BearerTokenFile string `yaml:"bearer_token_file"`
 	// TLS of an https:// recorder: a custom CA and, optionally, a client
 	// certificate. Empty: the system's trust store, no client certificate.
 	TLS TLS `yaml:"tls"`
+	// AllowInsecureCredentials allows the bearer token over http:// to a
+	// host other than loopback, with a warning. Default false.
+	AllowInsecureCredentials bool `yaml:"allow_insecure_credentials"`
 }
 
 // Rules configures the recording rules.
@@ -234,7 +285,7 @@ func load(path string, needSecret bool) (*Config, error) {
 		}
 	}
 	var probs []string
-	applyEnv(reflect.ValueOf(&c).Elem(), "ZCC", "", &probs)
+	applyEnv(reflect.ValueOf(&c).Elem(), "ZCC", "", os.LookupEnv, &probs)
 	readSecret := func(key string, dst *string, file string) {
 		if file == "" {
 			return
@@ -250,6 +301,7 @@ func load(path string, needSecret bool) (*Config, error) {
 	readSecret("zoom.secret_token_file", &c.Zoom.SecretToken, c.Zoom.SecretTokenFile)
 	readSecret("etcd.password_file", &c.Etcd.Password, c.Etcd.PasswordFile)
 	readSecret("recorder.bearer_token_file", &c.Recorder.BearerToken, c.Recorder.BearerTokenFile)
+	readSecret("http_bearer_token_file", &c.HTTPBearerToken, c.HTTPBearerTokenFile)
 	c.SetDefaults()
 	chk := c
 	if !needSecret && chk.Zoom.ClientSecret == "" {
@@ -273,6 +325,7 @@ func (c *Config) SetDefaults() {
 	c.Zoom.HeartbeatInterval = cmp.Or(c.Zoom.HeartbeatInterval, 30*time.Second)
 	c.Zoom.WatchdogTimeout = cmp.Or(c.Zoom.WatchdogTimeout, 45*time.Second)
 	c.Zoom.GrantType = cmp.Or(c.Zoom.GrantType, "account_credentials")
+	c.Zoom.SignatureMaxAge = cmp.Or(c.Zoom.SignatureMaxAge, 5*time.Minute)
 	c.Rules.MaxEventAge = cmp.Or(c.Rules.MaxEventAge, 10*time.Minute)
 	c.Rules.HandoffGrace = cmp.Or(c.Rules.HandoffGrace, 2*time.Second)
 	c.Rules.EngagementIdleTimeout = cmp.Or(c.Rules.EngagementIdleTimeout, 12*time.Hour)
@@ -342,6 +395,22 @@ func (c *Config) problems() []string {
 	if c.Recorder.TLS.Enabled() && strings.HasPrefix(c.Recorder.URL, "http://") {
 		p = append(p, "recorder.tls: set, but recorder.url is http://; use https://")
 	}
+	if (c.HTTPTLSCertFile == "") != (c.HTTPTLSKeyFile == "") {
+		p = append(p, "http_tls_cert_file and http_tls_key_file: set both or neither")
+	}
+	for _, f := range []struct{ key, path string }{{"http_tls_cert_file", c.HTTPTLSCertFile}, {"http_tls_key_file", c.HTTPTLSKeyFile}, {"http_tls_ca_file", c.HTTPTLSCAFile}} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			p = append(p, fmt.Sprintf("%s: %v", f.key, err))
+		}
+	}
+	for _, e := range c.cleartextCredentials() {
+		if !e.allowed {
+			p = append(p, e.key+": "+e.what+"; use "+e.fix+", or set "+e.allowKey+": true to accept it")
+		}
+	}
 	if c.Rules.MaxEventAge < 0 {
 		p = append(p, "rules.max_event_age: must not be negative")
 	}
@@ -397,11 +466,182 @@ func (c *Config) contradictions() []string {
 	return p
 }
 
+// Warnings lists what the configuration allows but an operator should know:
+// each credential that travels in clear text to a host other than loopback
+// because allow_insecure_credentials says so. The node logs them at start.
+func (c *Config) Warnings() []string {
+	var w []string
+	for _, e := range c.cleartextCredentials() {
+		if e.allowed {
+			w = append(w, e.key+": "+e.what+" ("+e.allowKey+" is set)")
+		}
+	}
+	return w
+}
+
+// HTTPTLS reports whether the node serves its endpoints over HTTPS.
+func (c *Config) HTTPTLS() bool { return c.HTTPTLSCertFile != "" }
+
+// exposure is a credential that travels in clear text to a host other than
+// loopback.
+type exposure struct {
+	key, what, fix string
+	allowKey       string // the setting that allows it
+	allowed        bool
+}
+
+// cleartextCredentials lists the credentials c sends in clear text to hosts
+// other than loopback.
+func (c *Config) cleartextCredentials() []exposure {
+	var out []exposure
+	add := func(key, what, fix, section string, sectionAllows bool) {
+		e := exposure{key: key, what: what, fix: fix, allowKey: "allow_insecure_credentials"}
+		if section != "" {
+			e.allowKey = section + ".allow_insecure_credentials"
+		}
+		switch {
+		case section != "" && sectionAllows:
+			e.allowed = true
+		case c.AllowInsecureCredentials:
+			e.allowed, e.allowKey = true, "allow_insecure_credentials"
+		}
+		out = append(out, e)
+	}
+	if u, ok := cleartextURL(c.Zoom.TokenURL, "http"); ok {
+		add("zoom.token_url", "sends the client secret in clear text to "+u.Host, "https://", "zoom", c.Zoom.AllowInsecureCredentials)
+	}
+	if u, ok := cleartextURL(c.Zoom.SubscriptionURL, "ws"); ok {
+		add("zoom.subscription_url", "sends the access token in clear text to "+u.Host, "wss://", "zoom", c.Zoom.AllowInsecureCredentials)
+	}
+	if u, ok := cleartextURL(c.Recorder.URL, "http"); ok && c.Recorder.BearerToken != "" {
+		add("recorder.url", "sends the recorder bearer token in clear text to "+u.Host, "https:// with recorder.tls if needed", "recorder", c.Recorder.AllowInsecureCredentials)
+	}
+	if c.Etcd.Username != "" && !c.Etcd.TLS.Enabled() {
+		for _, ep := range c.Etcd.Endpoints {
+			if host, ok := cleartextEndpoint(ep); ok {
+				add("etcd.endpoints", "sends the etcd password in clear text to "+host, "etcd.tls (or https:// endpoints)", "etcd", c.Etcd.AllowInsecureCredentials)
+				break
+			}
+		}
+	}
+	if c.HTTPBearerToken != "" && !c.HTTPTLS() && !isLoopbackAddr(c.HTTPAddr) {
+		add("http_bearer_token", "is sent in clear text to "+c.HTTPAddr+" by status, doctor and monitoring", "http_tls_cert_file and http_tls_key_file", "", false)
+	}
+	return out
+}
+
+// cleartextURL parses raw and reports whether its scheme is plain (http or
+// ws) and its host is not loopback.
+func cleartextURL(raw, plain string) (*url.URL, bool) {
+	u, err := url.Parse(raw)
+	if err != nil || !strings.EqualFold(u.Scheme, plain) || u.Host == "" {
+		return nil, false
+	}
+	return u, !isLoopbackHost(u.Hostname())
+}
+
+// cleartextEndpoint reports an etcd endpoint's host when the connection to
+// it is plain (no https:// scheme) and the host is not loopback.
+func cleartextEndpoint(ep string) (string, bool) {
+	hostport := ep
+	if scheme, rest, ok := strings.Cut(ep, "://"); ok {
+		if strings.EqualFold(scheme, "https") || strings.EqualFold(scheme, "unixs") {
+			return "", false
+		}
+		if strings.EqualFold(scheme, "unix") {
+			return "", false
+		}
+		hostport = rest
+	}
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	return hostport, !isLoopbackHost(host)
+}
+
+// isLoopbackAddr reports whether a listen address host:port binds loopback
+// only (an empty or unspecified host binds every interface).
+func isLoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	return err == nil && isLoopbackHost(host)
+}
+
+// isLoopbackHost reports whether host is "localhost" or a loopback IP. Names
+// are not resolved.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
+
+// SecretFile is a file named by the configuration that holds a secret.
+type SecretFile struct {
+	Key  string // e.g. "zoom.client_secret_file"
+	Path string // as configured: relative paths are relative to the node's working directory
+}
+
+// SecretFiles lists the files of c that hold secrets (the *_file secret
+// keys and the TLS private keys), in a fixed order, without the unset ones.
+func (c *Config) SecretFiles() []SecretFile {
+	var out []SecretFile
+	for _, f := range []SecretFile{
+		{"zoom.client_secret_file", c.Zoom.ClientSecretFile},
+		{"zoom.secret_token_file", c.Zoom.SecretTokenFile},
+		{"etcd.password_file", c.Etcd.PasswordFile},
+		{"etcd.tls.key_file", c.Etcd.TLS.KeyFile},
+		{"recorder.bearer_token_file", c.Recorder.BearerTokenFile},
+		{"recorder.tls.key_file", c.Recorder.TLS.KeyFile},
+		{"http_bearer_token_file", c.HTTPBearerTokenFile},
+		{"http_tls_key_file", c.HTTPTLSKeyFile},
+	} {
+		if f.Path != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// ReadUnchecked reads the YAML file at path and applies the ZCC_* overrides
+// found in env (KEY=VALUE entries; the process environment is not read)
+// and the defaults, without reading secret files or validating: for tools
+// that only need to know which files and directories a node will use
+// (`service install`). Unknown keys and malformed values are errors naming
+// the key and the file.
+func ReadUnchecked(path string, env []string) (*Config, error) {
+	var c Config
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{File: path, Problems: []string{err.Error()}}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, &Error{File: path, Problems: yamlProblems(b, err)}
+	}
+	vars := map[string]string{}
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			vars[k] = v
+		}
+	}
+	var probs []string
+	applyEnv(reflect.ValueOf(&c).Elem(), "ZCC", "", func(k string) (string, bool) { v, ok := vars[k]; return v, ok }, &probs)
+	if len(probs) > 0 {
+		return nil, &Error{File: path, Problems: probs}
+	}
+	c.SetDefaults()
+	return &c, nil
+}
+
 // EtcdDataDir is where the embedded etcd keeps its data.
 func (c *Config) EtcdDataDir() string { return filepath.Join(c.DataDir, "etcd") }
 
-// applyEnv overrides fields from ZCC_* variables, walking yaml tags.
-func applyEnv(v reflect.Value, env, key string, probs *[]string) {
+// applyEnv overrides fields from ZCC_* variables read with lookup, walking
+// yaml tags.
+func applyEnv(v reflect.Value, env, key string, lookup func(string) (string, bool), probs *[]string) {
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
@@ -416,10 +656,10 @@ func applyEnv(v reflect.Value, env, key string, probs *[]string) {
 		}
 		fv := v.Field(i)
 		if f.Type.Kind() == reflect.Struct {
-			applyEnv(fv, name, k, probs)
+			applyEnv(fv, name, k, lookup, probs)
 			continue
 		}
-		s, ok := os.LookupEnv(name)
+		s, ok := lookup(name)
 		if !ok {
 			continue
 		}

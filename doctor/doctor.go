@@ -111,11 +111,15 @@ type Options struct {
 	// for the probe's, and events sent meanwhile reach only the other node.
 	// Default false: the running node's /status answers for it.
 	ProbeRunning bool
-	// HTTPClient makes the HTTP requests (Zoom's token endpoint, nodes'
-	// /status, etcd's /version, the subscription handshake). It must not
-	// set Timeout (contexts bound each request). Default: a client of its
-	// own.
+	// HTTPClient makes the HTTP requests (Zoom's token endpoint, etcd's
+	// /version, the subscription handshake) and is the base of the nodes'
+	// client (see NodeClient). It must not set Timeout (contexts bound each
+	// request). Default: a client of its own.
 	HTTPClient *http.Client
+	// NodeClient fetches nodes' /status. Default: NewNodeClient of cfg's
+	// http_tls_* and http_bearer_token settings over HTTPClient; when
+	// http_tls_ca_file cannot be used, nodes' /status is not read.
+	NodeClient *http.Client
 	// Now is the clock. Default time.Now.
 	Now    func() time.Time
 	Logger zerolog.Logger
@@ -165,6 +169,11 @@ type run struct {
 // call while the node runs (see the package doc for what it touches).
 func Run(ctx context.Context, cfg *config.Config, opts Options) *Report {
 	opts = opts.withDefaults()
+	if opts.NodeClient == nil {
+		nc := NodeClientConfigOf(cfg)
+		nc.Base = opts.HTTPClient
+		opts.NodeClient, _ = NewNodeClient(nc) // nil on error: nodes' /status unread
+	}
 	r := &run{cfg: cfg, opts: opts, rep: &Report{Node: cfg.Node, Cluster: cfg.Etcd.Cluster, At: opts.Now().UTC()}}
 	r.rep.Cluster = cmp.Or(r.rep.Cluster, "default")
 	defer func() {

@@ -59,9 +59,13 @@ type SurveyOptions struct {
 	// Timeout bounds each request (etcd reads, each /status, the
 	// recorder). Default 5s.
 	Timeout time.Duration
-	// HTTPClient fetches the nodes' /status; it must not set Timeout.
-	// Default: a client of its own.
+	// HTTPClient is the base of the client that fetches the nodes' /status
+	// (see NodeClient); it must not set Timeout. Default: a client of its
+	// own.
 	HTTPClient *http.Client
+	// NodeClient fetches the nodes' /status. Default: NewNodeClient of
+	// cfg's http_tls_* and http_bearer_token settings over HTTPClient.
+	NodeClient *http.Client
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -71,7 +75,7 @@ type SurveyOptions struct {
 // concurrently, and lists the problems it sees: two live members on one
 // subscription, no leader, a node that does not answer or whose socket is
 // down, an unreachable recorder. ctx bounds it. It returns an error only when
-// etcd cannot be read.
+// etcd cannot be read, or http_tls_ca_file cannot be used.
 func Survey(ctx context.Context, cl *cluster.Cluster, cfg *config.Config, opts SurveyOptions) (*ClusterView, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = defaultTimeout
@@ -81,6 +85,15 @@ func Survey(ctx context.Context, cl *cluster.Cluster, cfg *config.Config, opts S
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.NodeClient == nil {
+		nc := NodeClientConfigOf(cfg)
+		nc.Base = opts.HTTPClient
+		hc, err := NewNodeClient(nc)
+		if err != nil {
+			return nil, err
+		}
+		opts.NodeClient = hc
 	}
 	ectx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
@@ -100,7 +113,7 @@ func Survey(ctx context.Context, cl *cluster.Cluster, cfg *config.Config, opts S
 		v.Nodes[i] = NodeView{Node: m.Node, Address: m.Address, Subscription: m.Subscription, Version: m.Version,
 			Since: m.Since, Leader: m.Node == leader}
 		wg.Go(func() {
-			st, version, err := fetchStatus(ctx, opts.HTTPClient, m.Address, opts.Timeout)
+			st, version, err := fetchStatus(ctx, opts.NodeClient, m.Address, opts.Timeout)
 			if err != nil {
 				v.Nodes[i].Error = err.Error()
 				return

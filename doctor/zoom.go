@@ -194,10 +194,10 @@ func (r *run) checkSubscription(ctx context.Context) Result {
 				sub, strings.Join(holders, ", "), CheckSharedSub)
 		}
 		for _, m := range r.members {
-			if m.Node != r.cfg.Node || m.Subscription != sub {
+			if m.Node != r.cfg.Node || m.Subscription != sub || r.opts.NodeClient == nil {
 				continue
 			}
-			st, _, err := fetchStatus(ctx, r.opts.HTTPClient, m.Address, r.opts.Timeout)
+			st, _, err := fetchStatus(ctx, r.opts.NodeClient, m.Address, r.opts.Timeout)
 			if err == nil && st.SocketUp {
 				return pass("subscription %s: node %s is running and reports its socket up (not probed, so as not to displace its socket; --probe-running probes anyway)", sub, m.Node)
 			}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -33,6 +34,16 @@ const (
 	DefaultCloseTimeout      = time.Second // C-14
 	DefaultDialTimeout       = 15 * time.Second
 )
+
+// drainLimit is the largest frame the client drains to its end when it is
+// over ReadLimit: past it the connection is closed instead, so that an
+// endless frame cannot hold the reader. At least 256 MiB and 4×ReadLimit.
+func (c ClientConfig) drainLimit() int64 {
+	if c.drainMax > 0 {
+		return c.drainMax
+	}
+	return max(256<<20, 4*c.ReadLimit)
+}
 
 // stableConnection is how long a connection must live for the backoff to
 // start over after it ends (unless it delivered an event first).
@@ -68,10 +79,15 @@ type ClientConfig struct {
 	// replies included) before the client force-closes the socket and
 	// reconnects (C-05). Default 45 s; must exceed HeartbeatInterval.
 	WatchdogTimeout time.Duration
-	// ReadLimit is the largest frame the client reads, in bytes. Default 1 MiB
-	// (coder/websocket's own default of 32 KiB is too small for Zoom, C-12). A
-	// larger frame ends the connection and is logged once as a configuration
-	// error. Must not be negative.
+	// ReadLimit is the largest frame the client keeps, in bytes. Default
+	// 1 MiB (coder/websocket's own default of 32 KiB is too small for Zoom,
+	// C-12). A larger frame is read to its end without being kept (memory
+	// stays bounded by ReadLimit whatever the frame's size) and dropped: its
+	// event is lost, the socket stays open, Status counts it with its size
+	// (Oversize, LastOversizeBytes) and it is logged with its size, never its
+	// content (the first as an error, the rest as warnings). Only a frame
+	// larger than max(256 MiB, 4×ReadLimit) ends the connection; its size is
+	// then logged as "at least". Must not be negative.
 	ReadLimit int64
 	// MinBackoff and MaxBackoff bound the delay between connection attempts:
 	// after the n-th consecutive failure the delay is uniform in
@@ -92,15 +108,23 @@ type ClientConfig struct {
 	// CloseTimeout; with any other RoundTripper, a close may take up to
 	// coder/websocket's own 5 s handshake wait in rare cases.
 	HTTPClient *http.Client
-	// Logger receives the client's logs, with a "subscription" field added.
-	// The zero Logger discards them.
 	// SecretToken, when set, is the app's secret token: every message
 	// frame's x-zm-signature must equal "v0=" + hex(HMAC-SHA256(SecretToken,
 	// "v0:" + x-zm-request-timestamp + ":" + content)) (PROTOCOL.md §1, the
-	// webhook scheme, M); a mismatch is counted and the frame dropped.
+	// webhook scheme, M), and its x-zm-request-timestamp must lie within
+	// SignatureMaxAge of now (see [CheckSignature]); any other frame is
+	// counted in Status.BadSignatures, logged with its reason and dropped.
 	// Empty: no verification. A secret: never logged.
 	SecretToken string
-	Logger      zerolog.Logger
+	// SignatureMaxAge is how far a signed frame's x-zm-request-timestamp may
+	// lie from the local clock, either way, before the frame is dropped as a
+	// replay (stale) or as from the future. Default 5 min
+	// (DefaultSignatureMaxAge); negative: the timestamp is not checked. Used
+	// only with SecretToken.
+	SignatureMaxAge time.Duration
+	// Logger receives the client's logs, with a "subscription" field added.
+	// The zero Logger discards them.
+	Logger zerolog.Logger
 	// Limits bound what an event may hold (ParseWith): plausible times,
 	// nesting depth. The zero value means every default.
 	Limits Limits
@@ -109,6 +133,8 @@ type ClientConfig struct {
 	// in Malformed) and the *ParseError, on the read goroutine: it must not
 	// block. raw is the client's copy, the callee's to keep.
 	OnMalformed func(raw []byte, err *ParseError)
+
+	drainMax int64 // tests: overrides drainLimit when positive
 }
 
 // withDefaults returns c with zero fields set to their defaults.
@@ -120,6 +146,7 @@ func (c ClientConfig) withDefaults() ClientConfig {
 	c.MaxBackoff = cmp.Or(c.MaxBackoff, DefaultMaxBackoff)
 	c.CloseTimeout = cmp.Or(c.CloseTimeout, DefaultCloseTimeout)
 	c.DialTimeout = cmp.Or(c.DialTimeout, DefaultDialTimeout)
+	c.SignatureMaxAge = cmp.Or(c.SignatureMaxAge, DefaultSignatureMaxAge)
 	return c
 }
 
@@ -214,19 +241,37 @@ type ClientStatus struct {
 	Events int64
 	// Malformed counts frames and events that failed to parse.
 	Malformed int64
-	// BadSignatures counts message frames dropped because their
-	// x-zm-signature did not match (only with a SecretToken).
+	// BadSignatures counts message frames dropped by the signature check
+	// (only with a SecretToken): a missing or mismatched x-zm-signature, or
+	// an x-zm-request-timestamp outside SignatureMaxAge.
 	BadSignatures int64
 	// Unknown counts delivered events whose name is not known (Event.Known false).
 	Unknown int64
-	// Oversize counts frames larger than ReadLimit.
+	// Oversize counts frames larger than ReadLimit (dropped; the socket stays
+	// open unless the frame exceeded the drain limit, see ReadLimit).
 	Oversize int64
+	// LastOversizeBytes is the size of the last oversize frame in bytes (a
+	// lower bound when it exceeded the drain limit); 0 before any.
+	LastOversizeBytes int64
 	// UnknownFrames counts well-formed frames of an unknown module.
 	UnknownFrames int64
 	// WatchdogCloses counts sockets force-closed for silence.
 	WatchdogCloses int64
+	// DownSince is when the current socket gap began: when the last
+	// accepted connection ended. Zero while connected, before the first
+	// accepted connection, and after Run returned.
+	DownSince time.Time
+	// Gaps counts socket gaps that have ended: from the end of an accepted
+	// connection to the next accepted one (or to the return of Run). The
+	// time before the first accepted connection is not a gap.
+	Gaps int64
+	// DownTotal is the total length of all socket gaps, the current one
+	// included up to the snapshot, on the monotonic clock.
+	DownTotal time.Duration
+	// LastGap is the length of the last gap that ended; 0 before any.
+	LastGap time.Duration
 	// LastError describes the last failure (dial, token, auth, read,
-	// protocol), redacted; "" before any.
+	// protocol, oversize), redacted; "" before any.
 	LastError string
 }
 
@@ -284,7 +329,26 @@ func (c *Client) SubscriptionID() string { return c.subID }
 func (c *Client) Status() ClientStatus {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.st
+	st := c.st
+	if !st.DownSince.IsZero() {
+		st.DownTotal += time.Since(st.DownSince)
+	}
+	return st
+}
+
+// gapEnded closes the current socket gap, if any, at now: it is counted,
+// added to DownTotal and becomes LastGap, which is returned (0: no gap was
+// open). Called with c.mu held.
+func (s *ClientStatus) gapEnded(now time.Time) time.Duration {
+	if s.DownSince.IsZero() {
+		return 0
+	}
+	gap := max(0, now.Sub(s.DownSince))
+	s.Gaps++
+	s.DownTotal += gap
+	s.LastGap = gap
+	s.DownSince = time.Time{}
+	return gap
 }
 
 // Run connects and keeps the subscription connected until ctx ends: it dials,
@@ -305,6 +369,9 @@ func (c *Client) Run(ctx context.Context, deliver func(*Event)) error {
 		return ErrRunning
 	}
 	defer c.running.Store(false)
+	// A gap still open when Run returns ends there: the socket is down
+	// because the client stopped, not for lack of Zoom.
+	defer c.update(func(s *ClientStatus) { s.gapEnded(time.Now()) })
 	if c.transport != nil {
 		defer c.transport.CloseIdleConnections()
 	}
@@ -414,7 +481,9 @@ func (c *Client) session(ctx context.Context, deliver func(*Event)) sessionResul
 		c.fail(c.log.Warn(), "dial", msg, "cannot connect")
 		return sessionResult{}
 	}
-	conn.SetReadLimit(c.cfg.ReadLimit)
+	// The library's limit is off: readMessage enforces ReadLimit itself and
+	// drops an oversize frame without closing the socket.
+	conn.SetReadLimit(-1)
 	cs.touch()
 
 	// The connection's goroutines run on connCtx, which outlives ctx: ending
@@ -461,8 +530,11 @@ wait:
 		c.forceClose(conn, raw, cancelConn)
 	case readerEnded:
 		c.reportReadEnd(rr, tok, secret, cs)
-		if rr.protocol != "" {
+		switch {
+		case rr.protocol != "":
 			code, reason = websocket.StatusPolicyViolation, "protocol violation"
+		case errors.Is(rr.err, errEndlessFrame):
+			code, reason = websocket.StatusMessageTooBig, "message too big"
 		}
 		c.closeWithBudget(conn, raw, cancelConn, code, reason)
 	default: // ctx ended
@@ -474,7 +546,13 @@ wait:
 
 	lived := time.Since(cs.start)
 	if cs.established.Load() {
-		c.update(func(s *ClientStatus) { s.Connected, s.ConnectedSince = false, time.Time{} })
+		now := time.Now()
+		c.update(func(s *ClientStatus) {
+			s.Connected, s.ConnectedSince = false, time.Time{}
+			if ctx.Err() == nil { // a shutdown is no gap
+				s.DownSince = now
+			}
+		})
 		c.log.Info().Dur("lived", lived).Msg("subscription disconnected")
 	}
 	return sessionResult{established: cs.established.Load(), lived: lived, events: cs.events.Load()}
@@ -492,15 +570,9 @@ func (c *Client) reportReadEnd(rr readResult, tok *oauth2.Token, secret string, 
 			"subscription rejected the connection (build_connection success:false); invalidated the token, will reconnect with a fresh one after backoff")
 	case rr.protocol != "":
 		c.fail(c.log.Error(), "protocol", rr.protocol, "subscription broke the protocol; reconnecting")
-	case errors.Is(rr.err, websocket.ErrMessageTooBig):
-		c.update(func(s *ClientStatus) { s.Oversize++ })
-		ev := c.log.Debug()
-		if c.oversizeLogged.CompareAndSwap(false, true) {
-			ev = c.log.Error() // a configuration error: logged once per Client (C-12)
-		}
-		c.fail(ev.Int64("read_limit", c.cfg.ReadLimit), "oversize",
-			fmt.Sprintf("frame larger than ReadLimit (%d bytes)", c.cfg.ReadLimit),
-			"configuration error: a frame exceeded ClientConfig.ReadLimit; raise it. The frame is lost; reconnecting")
+	case errors.Is(rr.err, errEndlessFrame):
+		c.fail(c.log.Error().Int64("drain_limit", c.cfg.drainLimit()), "oversize", rr.err.Error(),
+			"a frame exceeded the drain limit; closing the socket and reconnecting")
 	default:
 		ev := c.log.Warn().Bool("accepted", cs.established.Load())
 		if code := websocket.CloseStatus(rr.err); code != -1 {
@@ -552,12 +624,18 @@ func (c *Client) forceClose(conn *websocket.Conn, raw *rawConns, cancelConn cont
 func (c *Client) readLoop(ctx context.Context, conn *websocket.Conn, cs *connState) readResult {
 	first := true
 	for {
-		_, data, err := conn.Read(ctx)
+		data, err := c.readMessage(ctx, conn, cs)
 		if err != nil {
 			return readResult{err: err}
 		}
 		cs.touch()
 		c.noteFrame()
+		if data == nil { // oversize, dropped
+			if first {
+				return readResult{protocol: "first frame is oversize, not build_connection"}
+			}
+			continue
+		}
 		f, err := ParseFrame(data)
 		if err != nil {
 			c.malformed("frame", err)
@@ -577,8 +655,17 @@ func (c *Client) readLoop(ctx context.Context, conn *websocket.Conn, cs *connSta
 			}
 			if cs.established.CompareAndSwap(false, true) {
 				now := time.Now()
-				c.update(func(s *ClientStatus) { s.Connected, s.ConnectedSince = true, now; s.Connects++ })
-				c.log.Info().Msg("subscription connected")
+				var gap time.Duration
+				c.update(func(s *ClientStatus) {
+					s.Connected, s.ConnectedSince = true, now
+					s.Connects++
+					gap = s.gapEnded(now)
+				})
+				ev := c.log.Info()
+				if gap > 0 {
+					ev = ev.Dur("gap", gap)
+				}
+				ev.Msg("subscription connected")
 			}
 		case ModuleHeartbeat:
 			if f.Success != nil && !*f.Success {
@@ -594,14 +681,88 @@ func (c *Client) readLoop(ctx context.Context, conn *websocket.Conn, cs *connSta
 	}
 }
 
+// errEndlessFrame ends a connection whose frame exceeded the drain limit.
+var errEndlessFrame = errors.New("frame larger than the drain limit")
+
+// readMessage reads the next data message. It keeps at most ReadLimit
+// bytes: a larger message is read to its end into io.Discard, counted and
+// logged with its size, and returned as nil data with a nil error (the
+// socket stays usable). A message larger than the drain limit is counted
+// too and returns errEndlessFrame. Any read error is returned as is. Bytes
+// arriving count as life for the watchdog, so a large frame on a slow link
+// is not taken for silence.
+func (c *Client) readMessage(ctx context.Context, conn *websocket.Conn, cs *connState) ([]byte, error) {
+	_, r, err := conn.Reader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r = &liveReader{r: r, cs: cs}
+	data, err := io.ReadAll(io.LimitReader(r, c.cfg.ReadLimit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) <= c.cfg.ReadLimit {
+		return data, nil
+	}
+	n := int64(len(data))
+	data = nil // dropped: memory stays bounded by ReadLimit
+	limit := c.cfg.drainLimit()
+	rest, err := io.Copy(io.Discard, io.LimitReader(r, limit-n+1))
+	n += rest
+	if err != nil {
+		return nil, err
+	}
+	endless := n > limit
+	c.oversize(n, endless)
+	if endless {
+		return nil, errEndlessFrame
+	}
+	return nil, nil
+}
+
+// oversize counts and logs a dropped frame of n bytes (at least n when
+// atLeast): the first of the Client as an error, as it most likely needs a
+// larger ReadLimit, the rest as warnings; never its content.
+func (c *Client) oversize(n int64, atLeast bool) {
+	size := fmt.Sprintf("%d bytes", n)
+	if atLeast {
+		size = "at least " + size
+	}
+	c.update(func(s *ClientStatus) {
+		s.Oversize++
+		s.LastOversizeBytes = n
+		s.LastError = fmt.Sprintf("oversize: frame of %s over ReadLimit (%d bytes)", size, c.cfg.ReadLimit)
+	})
+	ev := c.log.Warn()
+	if c.oversizeLogged.CompareAndSwap(false, true) {
+		ev = c.log.Error()
+	}
+	ev.Str("kind", "oversize").Int64("read_limit", c.cfg.ReadLimit).Int64("frame_bytes", n).Bool("frame_bytes_at_least", atLeast).
+		Msg("dropped a frame of " + size + ", over the read limit: its event is lost on this socket; raise the read limit if Zoom sends such frames")
+}
+
+// liveReader marks the connection alive on every read that returns data.
+type liveReader struct {
+	r  io.Reader
+	cs *connState
+}
+
+func (l *liveReader) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	if n > 0 {
+		l.cs.touch()
+	}
+	return n, err
+}
+
 // handleMessage verifies (when a secret token is configured) and parses a
 // message frame's event and hands it to the connection's deliver.
 func (c *Client) handleMessage(f Frame, cs *connState) {
-	if c.cfg.SecretToken != "" && !VerifySignature(c.cfg.SecretToken, f) {
-		c.update(func(s *ClientStatus) { s.BadSignatures++ })
-		c.once(zerolog.WarnLevel, "bad-signature").
-			Msg("dropping a message frame whose x-zm-signature does not match (check zoom.secret_token; further ones are counted)")
-		return
+	if c.cfg.SecretToken != "" {
+		if err := CheckSignature(c.cfg.SecretToken, f, time.Now(), c.cfg.SignatureMaxAge); err != nil {
+			c.badSignature(err)
+			return
+		}
 	}
 	ev, err := ParseWith([]byte(f.Content), c.cfg.Limits)
 	if err != nil {
@@ -628,6 +789,29 @@ func (c *Client) handleMessage(f Frame, cs *connState) {
 	if cs.deliver != nil {
 		cs.deliver(ev)
 	}
+}
+
+// badSignature counts and logs a message frame dropped by the signature
+// check: the first of each reason at Warn, the rest at Debug.
+func (c *Client) badSignature(err error) {
+	c.update(func(s *ClientStatus) { s.BadSignatures++ })
+	reason, hint := "mismatch", "check zoom.secret_token"
+	switch {
+	case errors.Is(err, ErrSignatureMissing):
+		reason, hint = "missing", "the frame carries no x-zm-signature or x-zm-request-timestamp"
+	case errors.Is(err, ErrTimestampInvalid):
+		reason, hint = "bad_timestamp", "x-zm-request-timestamp is not a Unix time"
+	case errors.Is(err, ErrTimestampStale):
+		reason, hint = "stale", "a replayed frame, or this host's clock is off (zoom.signature_max_age)"
+	case errors.Is(err, ErrTimestampFuture):
+		reason, hint = "future", "this host's clock is behind (zoom.signature_max_age)"
+	}
+	ev := c.once(zerolog.WarnLevel, "bad-signature:"+reason).Str("kind", "signature").Str("reason", reason)
+	var se *SignatureError
+	if errors.As(err, &se) && se.Skew != 0 {
+		ev = ev.Dur("skew", se.Skew).Dur("max_age", c.cfg.SignatureMaxAge)
+	}
+	ev.Msg("dropping a message frame that fails the signature check (" + hint + "; further ones are counted)")
 }
 
 // malformed counts and logs a frame or event that failed to parse: the first

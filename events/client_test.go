@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -710,15 +711,21 @@ func TestC12_LargeEventFrameIsRead(t *testing.T) {
 func TestC12_OversizeFrameLoggedOnceAsConfigError(t *testing.T) {
 	log, logs := testLogger(t)
 	big := fmt.Appendf(nil, `{"event":"contact_center.engagement_user_answered","event_ts":1,"payload":{"account_id":"a","object":{"engagement_id":"e","user_id":"u","notes":%q}}}`, strings.Repeat("n", 200<<10))
+	frameSize := make(chan int, 1)
 	fz := newFakeZoom(t, func(z *zoomConn) {
 		if z.accept() != nil {
 			return
 		}
-		if z.n <= 2 {
-			_ = z.sendEvent(big)
-		} else {
-			_ = z.sendEvent(eventJSON(3))
+		if z.n == 1 {
+			f := messageFrame(t, big, "1764410415", "v0=x")
+			frameSize <- len(f)
+			for range 2 {
+				if z.Write(z.ctx, websocket.MessageText, f) != nil {
+					return
+				}
+			}
 		}
+		_ = z.sendEvent(eventJSON(3))
 		_ = z.serveHeartbeats(1, nil)
 	})
 	done := make(chan *Event, 10)
@@ -726,13 +733,161 @@ func TestC12_OversizeFrameLoggedOnceAsConfigError(t *testing.T) {
 	cfg.ReadLimit = 64 << 10
 	c, _ := runClient(t, cfg, func(ev *Event) { done <- ev })
 
-	recv(t, done, "the event on the third connection")
-	st := c.Status()
-	if st.Oversize != 2 || st.Connects != 3 {
-		t.Errorf("Status = %+v; want Oversize 2 over 3 connections", st)
+	ev := recv(t, done, "the event after two oversize frames")
+	if ev.Engagement.EngagementID != "eng-3" {
+		t.Errorf("delivered %q; want eng-3", ev.Engagement.EngagementID)
 	}
-	if n := strings.Count(logs.String(), `"level":"error","subscription":"sub-1","read_limit":65536`); n != 1 {
-		t.Errorf("oversize logged %d times as an error with the limit; want once:\n%s", n, logs)
+	size := int64(recv(t, frameSize, "the frame size"))
+	st := c.Status()
+	if st.Oversize != 2 || st.Connects != 1 || st.Reconnects != 0 || st.LastOversizeBytes != size {
+		t.Errorf("Status = %+v; want Oversize 2 of %d bytes on one connection", st, size)
+	}
+	if n := strings.Count(logs.String(), fmt.Sprintf(`"level":"error","subscription":"sub-1","kind":"oversize","read_limit":65536,"frame_bytes":%d`, size)); n != 1 {
+		t.Errorf("oversize logged %d times as an error with the limit and the size; want once:\n%s", n, logs)
+	}
+	if n := strings.Count(logs.String(), fmt.Sprintf(`"level":"warn","subscription":"sub-1","kind":"oversize","read_limit":65536,"frame_bytes":%d`, size)); n != 1 {
+		t.Errorf("second oversize logged %d times as a warning with its size; want once:\n%s", n, logs)
+	}
+	if strings.Contains(logs.String(), "nnnnnnnn") {
+		t.Errorf("an oversize frame's content reached the log")
+	}
+}
+
+// messageFrame returns a message frame holding event as its content, with
+// the given timestamp and signature headers.
+func messageFrame(t *testing.T, event []byte, ts, sig string) []byte {
+	return mustJSON(t, map[string]any{
+		"module":  "message",
+		"header":  map[string]string{"x-zm-request-timestamp": ts, "x-zm-signature": sig},
+		"content": string(event),
+	})
+}
+
+// TestOversizeFrameKeepsTheSocket: a 3 MiB frame over the default 1 MiB
+// limit is dropped and counted with its size; the socket stays up and the
+// next event arrives on it (finding 5: both nodes receive the same frame,
+// so closing on it dropped both sockets at once).
+func TestOversizeFrameKeepsTheSocket(t *testing.T) {
+	log, logs := testLogger(t)
+	huge := fmt.Appendf(nil, `{"event":"contact_center.engagement_user_answered","event_ts":1,"payload":{"account_id":"a","object":{"engagement_id":"e-huge","user_id":"u","notes":%q}}}`, strings.Repeat("h", 3<<20))
+	frame := messageFrame(t, huge, "1764410415", "v0=x")
+	fz := newFakeZoom(t, func(z *zoomConn) {
+		if z.accept() != nil || z.Write(z.ctx, websocket.MessageText, frame) != nil || z.sendEvent(eventJSON(7)) != nil {
+			return
+		}
+		_ = z.serveHeartbeats(1, nil)
+	})
+	got := make(chan *Event, 10)
+	cfg := baseConfig(t, fz.url(), newFakeTokens(t, "tok", false), log)
+	c, _ := runClient(t, cfg, func(ev *Event) { got <- ev })
+
+	ev := recv(t, got, "the event after the 3 MiB frame")
+	if ev.Engagement.EngagementID != "eng-7" {
+		t.Errorf("delivered %q; want eng-7 (the oversize frame must not be delivered)", ev.Engagement.EngagementID)
+	}
+	st := c.Status()
+	if !st.Connected || st.Connects != 1 || st.Reconnects != 0 {
+		t.Errorf("Status = %+v; want the first connection still up", st)
+	}
+	if st.Oversize != 1 || st.LastOversizeBytes != int64(len(frame)) {
+		t.Errorf("Oversize %d, LastOversizeBytes %d; want 1 frame of %d bytes", st.Oversize, st.LastOversizeBytes, len(frame))
+	}
+	want := fmt.Sprintf(`"frame_bytes":%d,"frame_bytes_at_least":false`, len(frame))
+	if !strings.Contains(logs.String(), want) {
+		t.Errorf("log does not give the frame's size (%s):\n%s", want, logs)
+	}
+	if strings.Contains(logs.String(), "hhhhhhhh") {
+		t.Errorf("the oversize frame's content reached the log")
+	}
+}
+
+// TestEndlessFrameEndsTheConnection: a frame over the drain limit is not
+// drained forever: it is counted with a lower bound of its size and the
+// client reconnects.
+func TestEndlessFrameEndsTheConnection(t *testing.T) {
+	log, logs := testLogger(t)
+	frame := messageFrame(t, []byte(strings.Repeat("x", 64<<10)), "1764410415", "v0=x")
+	fz := newFakeZoom(t, func(z *zoomConn) {
+		if z.accept() != nil {
+			return
+		}
+		if z.n == 1 {
+			_ = z.Write(z.ctx, websocket.MessageText, frame)
+		} else {
+			_ = z.sendEvent(eventJSON(2))
+		}
+		_ = z.serveHeartbeats(1, nil)
+	})
+	got := make(chan *Event, 10)
+	cfg := baseConfig(t, fz.url(), newFakeTokens(t, "tok", false), log)
+	cfg.ReadLimit = 1 << 10
+	cfg.drainMax = 8 << 10
+	c, _ := runClient(t, cfg, func(ev *Event) { got <- ev })
+
+	recv(t, got, "the event on the second connection")
+	st := c.Status()
+	if st.Oversize != 1 || st.LastOversizeBytes != 8<<10+1 || st.Connects != 2 {
+		t.Errorf("Status = %+v; want one oversize of at least %d bytes, then a second connection", st, 8<<10+1)
+	}
+	if !strings.Contains(logs.String(), `"frame_bytes":8193,"frame_bytes_at_least":true`) {
+		t.Errorf("log does not give the lower bound of the frame's size:\n%s", logs)
+	}
+}
+
+// TestSocketGapsRecorded: the time from the end of an accepted connection to
+// the next accepted one is a gap, counted in Status while it lasts and
+// after.
+func TestSocketGapsRecorded(t *testing.T) {
+	log, _ := testLogger(t)
+	release := make(chan struct{})
+	fz := newFakeZoom(t, func(z *zoomConn) {
+		switch z.n {
+		case 1:
+			if z.accept() != nil {
+				return
+			}
+			_ = z.Close(websocket.StatusGoingAway, "bye")
+		default:
+			select { // hold the next accept until the test saw the gap
+			case <-release:
+			case <-z.ctx.Done():
+				return
+			}
+			if z.accept() != nil {
+				return
+			}
+			_ = z.serveHeartbeats(1, nil)
+		}
+	})
+	cfg := baseConfig(t, fz.url(), newFakeTokens(t, "tok", false), log)
+	c, _ := runClient(t, cfg, nil)
+
+	var during ClientStatus
+	waitFor(t, "the gap to open", func() bool { during = c.Status(); return !during.DownSince.IsZero() && during.DownTotal > 0 })
+	if during.Connected || during.Gaps != 0 || during.LastGap != 0 {
+		t.Errorf("during the gap: Status = %+v; want disconnected, no gap ended yet", during)
+	}
+	close(release)
+	var after ClientStatus
+	waitFor(t, "the reconnect", func() bool { after = c.Status(); return after.Connected })
+	if after.Gaps != 1 || after.LastGap < during.DownTotal || after.DownTotal != after.LastGap || !after.DownSince.IsZero() {
+		t.Errorf("after the gap: Status = %+v; want one gap of at least %v, all of DownTotal", after, during.DownTotal)
+	}
+	if st := c.Status(); st.DownTotal != after.DownTotal {
+		t.Errorf("DownTotal moved while connected: %v then %v", after.DownTotal, st.DownTotal)
+	}
+}
+
+// waitFor polls cond every few milliseconds until it holds, or fails the
+// test after wait.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 
@@ -981,5 +1136,43 @@ func TestCallerHTTPClient(t *testing.T) {
 				t.Errorf("Run took %v to return; want within CloseTimeout %v (+1 s)", took, cfg.CloseTimeout)
 			}
 		})
+	}
+}
+
+// TestReplayedSignedFrameRejected: a frame correctly signed long ago (a
+// recorded frame replayed) is dropped as stale, counted as a bad signature
+// and logged with its reason; a fresh signed frame on the same socket is
+// delivered.
+func TestReplayedSignedFrameRejected(t *testing.T) {
+	const secret = "app-secret-token"
+	log, logs := testLogger(t)
+	old, fresh := eventJSON(1), eventJSON(2)
+	oldTS := strconv.FormatInt(time.Now().Add(-time.Hour).UnixMilli(), 10)
+	fz := newFakeZoom(t, func(z *zoomConn) {
+		newTS := strconv.FormatInt(time.Now().UnixMilli(), 10)
+		if z.accept() != nil ||
+			z.Write(z.ctx, websocket.MessageText, messageFrame(t, old, oldTS, Signature(secret, oldTS, string(old)))) != nil ||
+			z.Write(z.ctx, websocket.MessageText, messageFrame(t, fresh, newTS, Signature(secret, newTS, string(fresh)))) != nil {
+			return
+		}
+		_ = z.serveHeartbeats(1, nil)
+	})
+	got := make(chan *Event, 10)
+	cfg := baseConfig(t, fz.url(), newFakeTokens(t, "tok", false), log)
+	cfg.SecretToken = secret
+	c, _ := runClient(t, cfg, func(ev *Event) { got <- ev })
+
+	ev := recv(t, got, "the fresh event")
+	if ev.Engagement.EngagementID != "eng-2" {
+		t.Errorf("first delivered event is %q; want eng-2 (the replayed eng-1 must be dropped)", ev.Engagement.EngagementID)
+	}
+	if st := c.Status(); st.BadSignatures != 1 || st.Events != 1 {
+		t.Errorf("Status = %+v; want 1 bad signature and 1 event", st)
+	}
+	if !strings.Contains(logs.String(), `"kind":"signature","reason":"stale"`) {
+		t.Errorf("the replay is not logged with its reason:\n%s", logs)
+	}
+	if strings.Contains(logs.String(), secret) {
+		t.Errorf("the secret token reached the log")
 	}
 }

@@ -101,9 +101,9 @@ func Build(cfg *config.Config, cl *cluster.Cluster, address string, httpClient *
 	p.Client, err = events.NewClient(events.ClientConfig{
 		URL: cfg.Zoom.SubscriptionURL, Tokens: p.Tokens,
 		HeartbeatInterval: cfg.Zoom.HeartbeatInterval, WatchdogTimeout: cfg.Zoom.WatchdogTimeout,
-		SecretToken: cfg.Zoom.SecretToken,
-		Logger:      log.With().Str("component", "subscription").Logger(),
-		Limits:      limits,
+		SecretToken: cfg.Zoom.SecretToken, SignatureMaxAge: cfg.Zoom.SignatureMaxAge,
+		Logger: log.With().Str("component", "subscription").Logger(),
+		Limits: limits,
 		// The node counts and quarantines what does not parse; the client
 		// delivers only once Node.Run runs it, after p.Node is set.
 		OnMalformed: func(raw []byte, pe *events.ParseError) { p.Node.NoteMalformed(raw, pe) },

@@ -55,6 +55,9 @@ func drillCmd() *cobra.Command {
 				return err
 			}
 			o.Scenario, o.Logger, o.Progress = sc, log, cmd.ErrOrStderr()
+			if o.NodeClient, err = nodeClientFromEnv(nil); err != nil {
+				return err
+			}
 			if compose != "" {
 				file := compose
 				if file == "auto" {

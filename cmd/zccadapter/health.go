@@ -23,7 +23,9 @@ func healthCmd() *cobra.Command {
 		Short: "Exit 0 when URL answers HTTP 200 (a healthcheck for containers without a shell)",
 		Long: "GETs URL once and exits 0 on HTTP 200, 1 otherwise (another status, no answer within\n" +
 			"--timeout). Used by docker-compose.yml's healthchecks, e.g.\n" +
-			"  zccadapter health --url http://127.0.0.1:8081/readyz",
+			"  zccadapter health --url http://127.0.0.1:8081/readyz\n" +
+			"It reads the node's variables: with ZCC_HTTP_BEARER_TOKEN(_FILE) it sends the token, with\n" +
+			"ZCC_HTTP_TLS_CERT_FILE it uses https (verified with ZCC_HTTP_TLS_CA_FILE).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return probe(cmd.Context(), url, timeout)
@@ -45,7 +47,11 @@ func probe(ctx context.Context, url string, timeout time.Duration) error {
 	if err != nil {
 		return fmt.Errorf("health: %w", err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	hc, err := nodeClientFromEnv(nil)
+	if err != nil {
+		return fmt.Errorf("health: %w", err)
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return fmt.Errorf("health: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -44,6 +45,13 @@ func runCmd() *cobra.Command {
 
 // runNode runs one node until ctx ends, then shuts down within ~5s.
 func runNode(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
+	for _, w := range cfg.Warnings() {
+		log.Warn().Str("setting", "allow_insecure_credentials").Msg("credential in clear text: " + w)
+	}
+	tlsCfg, err := opsTLS(cfg)
+	if err != nil {
+		return err
+	}
 	endpoints := cfg.Etcd.Endpoints
 	if len(endpoints) == 0 {
 		m, err := cluster.StartEmbedded(cluster.EmbedConfig{Dir: cfg.EtcdDataDir(), ClientURL: cfg.Etcd.EmbeddedClientURL,
@@ -65,16 +73,25 @@ func runNode(ctx context.Context, cfg *config.Config, log zerolog.Logger) error 
 		return fmt.Errorf("http_addr %s: %w", cfg.HTTPAddr, err)
 	}
 	cfg.Version = version
-	parts, err := assemble.Build(cfg, cl, advertiseAddr(cfg.HTTPAdvertiseAddr, ln.Addr()), nil, log)
+	address := advertiseAddr(cfg.HTTPAdvertiseAddr, ln.Addr())
+	if tlsCfg != nil && !strings.Contains(address, "://") {
+		address = "https://" + address // so that status and doctor use https
+	}
+	parts, err := assemble.Build(cfg, cl, address, nil, log)
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	node, client := parts.Node, parts.Client
-	srv := &http.Server{Handler: parts.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: requireBearer(cfg.HTTPBearerToken, parts.Handler()), ReadHeaderTimeout: 5 * time.Second, TLSConfig: tlsCfg}
 	srvErr := make(chan error, 1)
-	go func() { srvErr <- srv.Serve(ln) }()
-	log.Info().Str("http", ln.Addr().String()).Str("subscription", client.SubscriptionID()).Str("version", version).Msg("node starting")
+	if tlsCfg != nil {
+		go func() { srvErr <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { srvErr <- srv.Serve(ln) }()
+	}
+	log.Info().Str("http", ln.Addr().String()).Bool("https", tlsCfg != nil).Bool("bearer", cfg.HTTPBearerToken != "").
+		Str("subscription", client.SubscriptionID()).Str("version", version).Msg("node starting")
 
 	runErr := node.Run(ctx)
 

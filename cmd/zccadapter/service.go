@@ -23,6 +23,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
+
+	"github.com/zccadapter/zccadapter/config"
 )
 
 const (
@@ -81,15 +83,19 @@ func serviceInstallCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "install",
 		Short: "Register this binary as a Windows service running one node",
-		Long: "Registers the service (as Administrator): LocalSystem, automatic start, restart\n" +
-			"on failure (2 s, 10 s, then every 60 s; the count resets after 10 min\n" +
-			"without failure), start and stop events in the Application event log under\n" +
-			"the service's name. The service runs `service run --config <absolute path>`\n" +
+		Long: "Registers the service (as Administrator): its own virtual account NT SERVICE\\<name>,\n" +
+			"automatic start, restart on failure (2 s, 10 s, then every 60 s; the count resets\n" +
+			"after 10 min without failure), start and stop events in the Application event log\n" +
+			"under the service's name. The service runs `service run --config <absolute path>`\n" +
 			"from the config file's directory (relative paths in it resolve there).\n\n" +
+			"The config file and every secret file it names (*_file secrets, TLS private keys)\n" +
+			"are restricted to the service's account (read) and Administrators (full control);\n" +
+			"the embedded etcd's data directory (no etcd.endpoints) is created and given to the\n" +
+			"service's account and Administrators. The files must exist.\n\n" +
 			"Secrets never go into the service's command line. Give the node its Zoom\n" +
-			"client secret with zoom.client_secret_file (a file readable by SYSTEM and\n" +
-			"Administrators only), or with --env-file: KEY=VALUE lines (# comments) copied\n" +
-			"into the service's Environment registry value, which local users can read.",
+			"client secret with zoom.client_secret_file, or with --env-file: KEY=VALUE lines\n" +
+			"(# comments) copied into the service's Environment registry value, which local\n" +
+			"users can read.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			exe, err := os.Executable()
@@ -105,7 +111,13 @@ func serviceInstallCmd() *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "installed service %s: %s %s\n", plan.Name, plan.Exe, strings.Join(plan.Args, " "))
-			fmt.Fprintln(out, "automatic start; restarts on failure; events in the Application log, source "+plan.Name)
+			fmt.Fprintf(out, "runs as %s; automatic start; restarts on failure; events in the Application log, source %s\n", plan.Account, plan.Name)
+			for _, f := range plan.Protect {
+				fmt.Fprintf(out, "restricted to %s (read) and Administrators: %s (%s)\n", plan.Account, f.Path, f.Key)
+			}
+			if plan.DataDir != "" {
+				fmt.Fprintf(out, "data directory for %s (modify) and Administrators: %s\n", plan.Account, plan.DataDir)
+			}
 			if len(plan.EnvNames) > 0 {
 				fmt.Fprintf(out, "service environment from %s: %s\n", f.EnvFile, strings.Join(plan.EnvNames, ", "))
 			}
@@ -189,6 +201,16 @@ type serviceInstallPlan struct {
 	Env []string
 	// EnvNames are Env's keys, for printing.
 	EnvNames []string
+	// Account is the service's virtual account, NT SERVICE\<Name>: it needs
+	// no password and holds only the rights given to it below.
+	Account string
+	// Protect are the files only Account (read) and Administrators (full
+	// control) may use: the config file and the secret files it names,
+	// absolute.
+	Protect []config.SecretFile
+	// DataDir is the embedded etcd's data directory (absolute), created and
+	// given to Account and Administrators; "" when etcd.endpoints are set.
+	DataDir string
 }
 
 // planServiceInstall validates f and builds the registration for the
@@ -220,6 +242,7 @@ func planServiceInstall(f serviceInstallFlags, exe string) (serviceInstallPlan, 
 	}
 	p.Exe = exe
 	p.Args = serviceRunArgs(p.Name, cfg)
+	p.Account = serviceAccount(p.Name)
 	if f.EnvFile != "" {
 		fh, err := os.Open(f.EnvFile)
 		if err != nil {
@@ -230,8 +253,38 @@ func planServiceInstall(f serviceInstallFlags, exe string) (serviceInstallPlan, 
 			return p, fmt.Errorf("service install: --env-file %s: %w", f.EnvFile, err)
 		}
 	}
+	// What the node will read and write, as the service sees it: the YAML
+	// with the service's environment, paths relative to the config's
+	// directory (its working directory).
+	c, err := config.ReadUnchecked(cfg, p.Env)
+	if err != nil {
+		return p, fmt.Errorf("service install: %w", err)
+	}
+	dir := filepath.Dir(cfg)
+	abs := func(path string) string {
+		if filepath.IsAbs(path) {
+			return filepath.Clean(path)
+		}
+		return filepath.Join(dir, path)
+	}
+	p.Protect = []config.SecretFile{{Key: "--config", Path: cfg}}
+	for _, sf := range c.SecretFiles() {
+		sf.Path = abs(sf.Path)
+		if fi, err := os.Stat(sf.Path); err != nil {
+			return p, fmt.Errorf("service install: %s: %w (create it first, so that it can be restricted to the service)", sf.Key, err)
+		} else if !fi.Mode().IsRegular() {
+			return p, fmt.Errorf("service install: %s: %s is not a file", sf.Key, sf.Path)
+		}
+		p.Protect = append(p.Protect, sf)
+	}
+	if len(c.Etcd.Endpoints) == 0 && c.DataDir != "" {
+		p.DataDir = abs(c.DataDir)
+	}
 	return p, nil
 }
+
+// serviceAccount is the virtual account Windows creates for service name.
+func serviceAccount(name string) string { return `NT SERVICE\` + name }
 
 // serviceRunArgs are the arguments the SCM passes the binary: the config
 // file's absolute path and, when not the default, the service's name. Only

@@ -345,3 +345,54 @@ func writeFile(t *testing.T, path, s string) {
 		t.Fatal(err)
 	}
 }
+
+// TestPlanServiceInstallAccountAndFiles: the service runs as its virtual
+// account; the plan restricts the config file and every secret file the
+// node will read (from the YAML and from the service's environment,
+// relative paths resolved in the config's directory), and gives the
+// account the embedded etcd's data directory.
+func TestPlanServiceInstallAccountAndFiles(t *testing.T) {
+	dir := t.TempDir()
+	keys := t.TempDir()
+	cfg := filepath.Join(dir, "node-a.yaml")
+	writeFile(t, filepath.Join(dir, "zoom-secret"), "x")
+	writeFile(t, filepath.Join(keys, "etcd-key.pem"), "x")
+	writeFile(t, filepath.Join(dir, "rec-token"), "x")
+	writeFile(t, cfg, "node: a\nzoom:\n  client_secret_file: zoom-secret\netcd:\n  tls:\n    key_file: "+filepath.Join(keys, "etcd-key.pem")+"\n")
+	envFile := filepath.Join(dir, "zccadapter.env")
+	writeFile(t, envFile, "ZCC_RECORDER_BEARER_TOKEN_FILE=rec-token\n")
+	exe := filepath.Join(string(filepath.Separator)+"opt", "zccadapter", "zccadapter.exe")
+
+	p, err := planServiceInstall(serviceInstallFlags{Config: cfg, Name: "zccadapter-a", EnvFile: envFile}, exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Account != `NT SERVICE\zccadapter-a` {
+		t.Errorf("Account = %q; want NT SERVICE\\zccadapter-a", p.Account)
+	}
+	var got []string
+	for _, f := range p.Protect {
+		got = append(got, f.Key+"="+f.Path)
+	}
+	want := []string{"--config=" + cfg, "zoom.client_secret_file=" + filepath.Join(dir, "zoom-secret"),
+		"etcd.tls.key_file=" + filepath.Join(keys, "etcd-key.pem"), "recorder.bearer_token_file=" + filepath.Join(dir, "rec-token")}
+	if !slices.Equal(got, want) {
+		t.Errorf("Protect = %q\nwant %q", got, want)
+	}
+	if p.DataDir != filepath.Join(dir, "data-a") {
+		t.Errorf("DataDir = %q; want %q", p.DataDir, filepath.Join(dir, "data-a"))
+	}
+
+	writeFile(t, cfg, "node: a\netcd:\n  endpoints: [\"ris-a:2379\"]\n  password_file: missing-password\n")
+	if _, err := planServiceInstall(serviceInstallFlags{Config: cfg}, exe); err == nil || !strings.Contains(err.Error(), "etcd.password_file") {
+		t.Errorf("missing secret file: %v; want an error naming etcd.password_file", err)
+	}
+	writeFile(t, cfg, "node: a\netcd:\n  endpoints: [\"ris-a:2379\"]\n")
+	if p, err := planServiceInstall(serviceInstallFlags{Config: cfg}, exe); err != nil || p.DataDir != "" || len(p.Protect) != 1 {
+		t.Errorf("external etcd: plan %+v, %v; want no data directory and the config file only", p, err)
+	}
+	writeFile(t, cfg, "node: a\nbogus: 1\n")
+	if _, err := planServiceInstall(serviceInstallFlags{Config: cfg}, exe); err == nil || !strings.Contains(err.Error(), "bogus") {
+		t.Errorf("malformed config: %v; want the config error", err)
+	}
+}

@@ -46,10 +46,12 @@ var (
 
 func serviceSupported() error { return nil }
 
-// installService registers p with the SCM (needs Administrator): automatic
-// start, the recovery actions above also on non-crash failures, p.Env as the
-// service's Environment registry value, and the service's name as an
-// Application event log source. On a failure after the service was created
+// installService registers p with the SCM (needs Administrator): the
+// virtual account p.Account, automatic start, the recovery actions above
+// also on non-crash failures, p.Env as the service's Environment registry
+// value, and the service's name as an Application event log source; then it
+// restricts p.Protect to the account and Administrators and gives them
+// p.DataDir (see restrictFiles). On a failure after the service was created
 // it deletes the service again.
 func installService(_ context.Context, p serviceInstallPlan) error {
 	m, err := mgr.Connect()
@@ -62,16 +64,21 @@ func installService(_ context.Context, p serviceInstallPlan) error {
 		return fmt.Errorf("service install: service %s exists; remove it first with `zccadapter service uninstall --name %s`", p.Name, p.Name)
 	}
 	s, err := m.CreateService(p.Name, p.Exe, mgr.Config{
-		StartType:    mgr.StartAutomatic,
-		ErrorControl: mgr.ErrorNormal,
-		DisplayName:  p.DisplayName,
-		Description:  p.Description,
+		StartType:        mgr.StartAutomatic,
+		ErrorControl:     mgr.ErrorNormal,
+		DisplayName:      p.DisplayName,
+		Description:      p.Description,
+		ServiceStartName: p.Account, // a virtual account: no password
 	}, p.Args...)
 	if err != nil {
 		return fmt.Errorf("service install: create %s: %w", p.Name, err)
 	}
 	defer s.Close()
-	if err := configureService(s, p); err != nil {
+	err = configureService(s, p)
+	if err == nil {
+		err = restrictFiles(p)
+	}
+	if err != nil {
 		if derr := s.Delete(); derr != nil {
 			return fmt.Errorf("service install: %s: %w (and deleting the half-installed service failed: %v)", p.Name, err, derr)
 		}
@@ -109,6 +116,65 @@ func configureService(s *mgr.Service, p serviceInstallPlan) error {
 		}
 	}
 	return nil
+}
+
+// restrictFiles gives each file of p.Protect a protected DACL (nothing
+// inherited) granting p.Account read and Administrators full control, and
+// creates p.DataDir (when set) with a protected DACL granting both full
+// control, inherited by everything in it. The account exists once the
+// service does.
+func restrictFiles(p serviceInstallPlan) error {
+	account, _, _, err := windows.LookupSID("", p.Account)
+	if err != nil {
+		return fmt.Errorf("look up %s: %w", p.Account, err)
+	}
+	admins, err := windows.CreateWellKnownSid(windows.WinBuiltinAdministratorsSid)
+	if err != nil {
+		return fmt.Errorf("the Administrators SID: %w", err)
+	}
+	for _, f := range p.Protect {
+		if err := setDACL(f.Path,
+			grant(account, windows.TRUSTEE_IS_USER, windows.FILE_GENERIC_READ, windows.NO_INHERITANCE),
+			grant(admins, windows.TRUSTEE_IS_WELL_KNOWN_GROUP, windows.GENERIC_ALL, windows.NO_INHERITANCE)); err != nil {
+			return fmt.Errorf("restrict %s (%s): %w", f.Path, f.Key, err)
+		}
+	}
+	if p.DataDir != "" {
+		if err := os.MkdirAll(p.DataDir, 0o700); err != nil {
+			return fmt.Errorf("data directory: %w", err)
+		}
+		const inherit = windows.SUB_CONTAINERS_AND_OBJECTS_INHERIT
+		if err := setDACL(p.DataDir,
+			grant(account, windows.TRUSTEE_IS_USER, windows.GENERIC_ALL, inherit),
+			grant(admins, windows.TRUSTEE_IS_WELL_KNOWN_GROUP, windows.GENERIC_ALL, inherit)); err != nil {
+			return fmt.Errorf("data directory %s: %w", p.DataDir, err)
+		}
+	}
+	return nil
+}
+
+func grant(sid *windows.SID, typ windows.TRUSTEE_TYPE, mask windows.ACCESS_MASK, inherit uint32) windows.EXPLICIT_ACCESS {
+	return windows.EXPLICIT_ACCESS{
+		AccessPermissions: mask,
+		AccessMode:        windows.SET_ACCESS,
+		Inheritance:       inherit,
+		Trustee: windows.TRUSTEE{
+			TrusteeForm:  windows.TRUSTEE_IS_SID,
+			TrusteeType:  typ,
+			TrusteeValue: windows.TrusteeValueFromSID(sid),
+		},
+	}
+}
+
+// setDACL replaces path's DACL with entries only, protected from
+// inheritance (an ACL of its parent no longer applies).
+func setDACL(path string, entries ...windows.EXPLICIT_ACCESS) error {
+	acl, err := windows.ACLFromEntries(entries, nil)
+	if err != nil {
+		return err
+	}
+	return windows.SetNamedSecurityInfo(path, windows.SE_FILE_OBJECT,
+		windows.DACL_SECURITY_INFORMATION|windows.PROTECTED_DACL_SECURITY_INFORMATION, nil, nil, acl, nil)
 }
 
 // uninstallService stops the service (waiting until ctx ends for it to

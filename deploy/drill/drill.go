@@ -48,7 +48,11 @@ type Options struct {
 	// Timeline, when set, is the path of an HTML timeline written at the
 	// end: roles per node, faults, and every segment.
 	Timeline string
-	Logger   zerolog.Logger
+	// NodeClient reads the nodes' /status: the bearer token and https when
+	// the nodes require them (doctor.NewNodeClient). It must not set
+	// Timeout. nil: plain HTTP, no token.
+	NodeClient *http.Client
+	Logger     zerolog.Logger
 }
 
 // Report is the drill's result, written as JSON by --report.
@@ -726,12 +730,23 @@ type nodeDoc struct {
 	QuarantinedCount *int64 `json:"events_quarantined"`
 }
 
-// statusDoc reads a node's /status; url is the base URL it was read from
-// (a local node gets a new one at each start).
+// statusDoc reads a node's /status (through Options.NodeClient when set:
+// TLS and the ops bearer token); url is the base URL it was read from (a
+// local node gets a new one at each start).
 func (d *drill) statusDoc(ctx context.Context, node string) (nodeDoc, string, error) {
 	var doc nodeDoc
 	url := d.be.NodeURL(node)
-	err := d.getJSON(ctx, url+"/status", &doc)
+	if d.o.NodeClient == nil {
+		err := d.getJSON(ctx, url+"/status", &doc)
+		return doc, url, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.hc.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/status", nil)
+	if err != nil {
+		return doc, url, err
+	}
+	err = d.doWith(d.o.NodeClient, req, &doc)
 	return doc, url, err
 }
 
@@ -799,6 +814,10 @@ func (d *drill) do(req *http.Request, out any) error {
 	if req.Method == http.MethodPost {
 		hc = &http.Client{Timeout: 2 * time.Minute} // traffic stop drains every call
 	}
+	return d.doWith(hc, req, out)
+}
+
+func (d *drill) doWith(hc *http.Client, req *http.Request, out any) error {
 	resp, err := hc.Do(req)
 	if err != nil {
 		return err

@@ -55,6 +55,8 @@ const (
 	defaultBatchSize     = 32
 	defaultMaxPending    = 100000
 	defaultDegradedAfter = 10 * time.Second
+	defaultMaxAttempts   = 6
+	maxAttempts          = 100
 	// maxBatchSize is the largest BatchSize: each event takes up to three
 	// operations, and the cluster puts at most 120 in one txn (etcd
 	// refuses more than 128), so a batch of this size is one txn.
@@ -107,6 +109,11 @@ type NodeConfig struct {
 	// up, and a degraded standby does not campaign while such a peer
 	// exists (C-05). Default 10s; must not be negative.
 	DegradedAfter time.Duration
+	// MaxAttempts bounds the attempts at one recorder command in a row
+	// before the recorder is probed and, if it answers, the command's
+	// engagement is suspended and possibly dead-lettered (deadletter.go).
+	// Default 6; must be between 0 and 100.
+	MaxAttempts int
 	// Version and Address are published in the membership record.
 	Version, Address string
 	// Logger should already carry the node's id (key "node"): the node
@@ -121,6 +128,7 @@ func (c NodeConfig) withDefaults() NodeConfig {
 	c.BatchSize = cmp.Or(c.BatchSize, defaultBatchSize)
 	c.MaxPending = cmp.Or(c.MaxPending, defaultMaxPending)
 	c.DegradedAfter = cmp.Or(c.DegradedAfter, defaultDegradedAfter)
+	c.MaxAttempts = cmp.Or(c.MaxAttempts, defaultMaxAttempts)
 	return c
 }
 
@@ -142,6 +150,8 @@ func (c NodeConfig) Validate() error {
 		return bad("MaxPending", c.MaxPending, "must not be negative")
 	case c.DegradedAfter < 0:
 		return bad("DegradedAfter", c.DegradedAfter, "must not be negative")
+	case c.MaxAttempts < 0 || c.MaxAttempts > maxAttempts:
+		return bad("MaxAttempts", c.MaxAttempts, fmt.Sprintf("must be between 1 and %d (0: default %d)", maxAttempts, defaultMaxAttempts))
 	}
 	return nil
 }

@@ -128,8 +128,8 @@ func (n *Node) pendingByTime() []*pendingEvent {
 	return list
 }
 
-// load takes the snapshot's dedup log and state records as this term's
-// state, with an empty batch and nothing parked.
+// load takes the snapshot's dedup log, state records and dead letters as
+// this term's state, with an empty batch and nothing parked.
 func (L *leader) load(s *protocol.Snapshot) error {
 	now := time.Now()
 	L.applied = make(map[string]time.Time, len(s.Applied))
@@ -148,6 +148,7 @@ func (L *leader) load(s *protocol.Snapshot) error {
 	L.unlogged, L.queued = map[string]struct{}{}, map[string]struct{}{}
 	L.n.count(func(s *NodeStatus) { s.Parked = 0 })
 	L.parked, L.parkedAt = map[string][]*events.Event{}, map[string]parkInfo{}
+	L.loadDeadLetters(s.DeadLetters)
 	return nil
 }
 

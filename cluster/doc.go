@@ -17,6 +17,7 @@
 //	dedup/<key>        an applied event's dedup key, bound to a dedup-window lease
 //	state/<eng>        one engagement's recording state (JSON; once closed, bound to the dedup-window lease)
 //	handoff/<key>      an event owed to the log: handed off by a standby, or held by the leader
+//	deadletter/<eng>   an engagement parked behind a command the recorder kept refusing (JSON protocol.DeadLetter)
 //	token              the shared access token, encrypted (AES-GCM)
 //	token-lock/        the etcd mutex that makes token fetching single-flight
 //	epoch-base         the epoch base (decimal), raised by BumpEpoch

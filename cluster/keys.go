@@ -41,6 +41,12 @@ func (k Keys) Handoff(key string) string { return k.root + "handoff/" + key }
 // handoffPrefix is the prefix of the handoff queue.
 func (k Keys) handoffPrefix() string { return k.root + "handoff/" }
 
+// DeadLetter is an engagement's dead-letter entry.
+func (k Keys) DeadLetter(engagementID string) string { return k.root + "deadletter/" + engagementID }
+
+// DeadLetterPrefix is the prefix of the dead-letter set.
+func (k Keys) DeadLetterPrefix() string { return k.root + "deadletter/" }
+
 // health is a node's health key.
 func (k Keys) health(node string) string { return k.root + "health/" + node }
 

@@ -148,9 +148,15 @@ type Recorder struct {
 	// URL of the Recording Control API, e.g. http://ris-recorder:8090. Required.
 	URL string `yaml:"url"`
 	// RequestTimeout of one attempt. Default 2s.
-	RequestTimeout  time.Duration `yaml:"request_timeout"`
-	BearerToken     string        `yaml:"bearer_token"`
-	BearerTokenFile string        `yaml:"bearer_token_file"`
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// MaxAttempts bounds the attempts at one command while the recorder
+	// answers other requests: past it the command's engagement waits
+	// (suspended, then dead-lettered if the recorder keeps refusing it while
+	// it takes other commands) and the other engagements go on. A recorder
+	// that answers nothing is retried without bound. Default 6; at most 100.
+	MaxAttempts     int    `yaml:"max_attempts"`
+	BearerToken     string `yaml:"bearer_token"`
+	BearerTokenFile string `yaml:"bearer_token_file"`
 	// TLS of an https:// recorder: a custom CA and, optionally, a client
 	// certificate. Empty: the system's trust store, no client certificate.
 	TLS TLS `yaml:"tls"`
@@ -247,6 +253,7 @@ func (c *Config) SetDefaults() {
 	c.Zoom.GrantType = cmp.Or(c.Zoom.GrantType, "account_credentials")
 	c.Rules.MaxEventAge = cmp.Or(c.Rules.MaxEventAge, 10*time.Minute)
 	c.Rules.HandoffGrace = cmp.Or(c.Rules.HandoffGrace, 2*time.Second)
+	c.Recorder.MaxAttempts = cmp.Or(c.Recorder.MaxAttempts, 6)
 }
 
 // Validate reports every problem, each naming its key; nil if none.
@@ -289,6 +296,9 @@ func (c *Config) problems() []string {
 	need("recorder.url", c.Recorder.URL, "ZCC_RECORDER_URL")
 	if u := c.Recorder.URL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
 		p = append(p, fmt.Sprintf("recorder.url: %q must start with http:// or https://", u))
+	}
+	if a := c.Recorder.MaxAttempts; a < 0 || a > 100 {
+		p = append(p, fmt.Sprintf("recorder.max_attempts: %d must be between 1 and 100 (0: default 6)", a))
 	}
 	if c.Zoom.WatchdogTimeout <= c.Zoom.HeartbeatInterval {
 		p = append(p, fmt.Sprintf("zoom.watchdog_timeout: %s must exceed zoom.heartbeat_interval %s", c.Zoom.WatchdogTimeout, c.Zoom.HeartbeatInterval))

@@ -120,6 +120,7 @@ func Build(cfg *config.Config, cl *cluster.Cluster, address string, httpClient *
 		Rules:         adapter.Rules{PauseOnHold: cfg.Rules.PauseOnHold, MaxEventAge: cfg.Rules.MaxEventAge},
 		HandoffGrace:  cfg.Rules.HandoffGrace,
 		DegradedAfter: cfg.Zoom.DegradedAfter,
+		MaxAttempts:   cfg.Recorder.MaxAttempts,
 		Version:       cfg.Version, Address: address,
 		Logger: log,
 	}, cl.Protocol(), p.Sink, p.Client)

@@ -2,6 +2,7 @@ package adapter
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -45,6 +46,17 @@ type leader struct {
 	queued   map[string]struct{}
 	// writeFailed: a write of this term failed (etcd did not take it).
 	writeFailed bool
+
+	// Engagements blocked behind a command the recorder kept refusing
+	// (deadletter.go), by id; the keys of the events they hold; the
+	// suspensions being retried (replay).
+	blocked     map[string]*blocked
+	blockedKeys map[string]string
+	retrying    map[string]*blocked
+	// lastOK is when the recorder last took a command or agent update;
+	// recorderDown is set while it answers nothing (probe).
+	lastOK       time.Time
+	recorderDown bool
 }
 
 // lead runs one term: promotion, then live processing until the term or
@@ -70,12 +82,20 @@ func (n *Node) lead(ctx context.Context, term protocol.Term) {
 func (L *leader) runLive(rev int64) {
 	n := L.n
 	handoffs := make(chan protocol.Handoff, 256)
+	removed := make(chan protocol.DeadLetterRemoved, 16)
 	wctx := L.ctx
-	L.watchers.Add(1)
+	L.watchers.Add(2)
 	go func() {
 		defer L.watchers.Done()
 		if err := n.cl.WatchHandoffs(wctx, rev, handoffs); err != nil && wctx.Err() == nil {
 			L.log.Error().Err(err).Msg("handoff watch failed; stepping down")
+			L.term.Lose(err)
+		}
+	}()
+	go func() {
+		defer L.watchers.Done()
+		if err := n.cl.WatchDeadLetters(wctx, rev, removed); err != nil && wctx.Err() == nil {
+			L.log.Error().Err(err).Msg("dead-letter watch failed; stepping down")
 			L.term.Lose(err)
 		}
 	}()
@@ -90,8 +110,13 @@ func (L *leader) runLive(rev int64) {
 			err = L.own(ev)
 		case h := <-handoffs:
 			err = L.handoff(h)
+		case r := <-removed:
+			err = L.deadLetterRemoved(r)
 		case <-expire.C:
 			err = L.releaseParked(3 * n.cfg.HandoffGrace)
+			if err == nil {
+				err = L.retrySuspended()
+			}
 			n.checkHealth(L.ctx)
 			if err == nil && L.handOver() {
 				return
@@ -174,7 +199,7 @@ func (L *leader) stopTerm(ctx context.Context, cancel func()) {
 		L.finalFlush(stopCtx)
 	}
 	L.applyUnqueuedHeld(stopCtx)
-	L.n.count(func(s *NodeStatus) { s.Parked = 0 })
+	L.n.count(func(s *NodeStatus) { s.Parked, s.DeadLetters, s.Suspended, s.RecorderDown = 0, 0, 0, false })
 	L.resign(ctx)
 }
 
@@ -278,6 +303,12 @@ func (L *leader) takeHandoff(key string, raw []byte) *events.Event {
 	if _, held := L.parkedAt[key]; held {
 		return nil
 	}
+	if held, inEntry := L.held(key); held {
+		if inEntry {
+			L.batch.unqueue[key] = struct{}{} // a copy of what the dead letter carries
+		}
+		return nil
+	}
 	if _, done := L.applied[key]; done {
 		L.batch.unqueue[key] = struct{}{}
 		return nil
@@ -321,7 +352,14 @@ func (L *leader) process(ev *events.Event) error {
 	if _, parked := L.parkedAt[ev.Key]; parked {
 		return nil
 	}
+	if held, _ := L.held(ev.Key); held {
+		return nil
+	}
 	id := EngagementID(ev)
+	if L.blocked[id] != nil && id != "" {
+		L.holdBehind(id, ev)
+		return nil
+	}
 	if L.live && n.cfg.HoldBack > 0 && endsLeg(ev) {
 		L.park(id, ev, time.Now().Add(n.cfg.HoldBack))
 		return nil
@@ -350,11 +388,23 @@ func endsLeg(ev *events.Event) bool {
 }
 
 // apply sends an applied event's commands and adds it to the batch.
+// An event of a blocked engagement goes behind it instead, and one whose
+// command runs out of attempts while the recorder answers blocks its
+// engagement (deadletter.go).
 func (L *leader) apply(ev *events.Event, id string, eng *Engagement, cmds []rcapi.Command, outcome Outcome) error {
 	n := L.n
+	if L.blocked[id] != nil && id != "" {
+		L.holdBehind(id, ev)
+		return nil
+	}
 	for _, c := range cmds {
 		c.Epoch, c.Node = L.term.Epoch(), n.cfg.Name
 		if err := L.send(c); err != nil {
+			var s *errSuspended
+			if errors.As(err, &s) && id != "" {
+				L.suspend(id, ev, c, s)
+				return nil
+			}
 			return err
 		}
 	}

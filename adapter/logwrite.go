@@ -124,7 +124,8 @@ func (L *leader) restore(old batch) {
 		nb.unqueue[key] = struct{}{}
 	}
 	for key, raw := range old.queue {
-		if _, held := L.parkedAt[key]; held {
+		_, parked := L.parkedAt[key]
+		if held, inEntry := L.held(key); parked || held && !inEntry {
 			nb.queue[key] = raw
 		}
 	}
@@ -133,6 +134,25 @@ func (L *leader) restore(old batch) {
 	}
 	for key := range nb.queue {
 		delete(nb.unqueue, key)
+	}
+	// Dead letters: the current batch's entry is the newer one; an entry
+	// of an engagement no longer dead-lettered is not written again.
+	for id, raw := range old.deadLetters {
+		if b := L.blocked[id]; b != nil && b.dead {
+			nb.deadLetters[id] = raw
+		}
+	}
+	for id, raw := range cur.deadLetters {
+		nb.deadLetters[id] = raw
+	}
+	for id := range old.clearDead {
+		nb.clearDead[id] = struct{}{}
+	}
+	for id := range cur.clearDead {
+		nb.clearDead[id] = struct{}{}
+	}
+	for id := range nb.deadLetters {
+		delete(nb.clearDead, id)
 	}
 	L.batch = nb
 }
@@ -149,18 +169,24 @@ type batch struct {
 	// queue are events the leader holds (held back or Early), to put in the
 	// handoff queue so that they outlive this term: raw event by dedup key.
 	queue map[string][]byte
+	// deadLetters are dead-letter entries to put (protocol.DeadLetter,
+	// JSON) by engagement id; clearDead those to delete (never both).
+	deadLetters map[string][]byte
+	clearDead   map[string]struct{}
 }
 
 func newBatch() batch {
-	return batch{engs: map[string]*Engagement{}, unqueue: map[string]struct{}{}, queue: map[string][]byte{}}
+	return batch{engs: map[string]*Engagement{}, unqueue: map[string]struct{}{}, queue: map[string][]byte{},
+		deadLetters: map[string][]byte{}, clearDead: map[string]struct{}{}}
 }
 
-// size counts the events a batch logs or queues.
-func (b *batch) size() int { return len(b.keys) + len(b.queue) }
+// size counts the events a batch logs or queues, and its dead letters.
+func (b *batch) size() int { return len(b.keys) + len(b.queue) + len(b.deadLetters) }
 
 // empty reports whether a write of b would change nothing.
 func (b *batch) empty() bool {
-	return len(b.keys) == 0 && len(b.engs) == 0 && len(b.unqueue) == 0 && len(b.queue) == 0
+	return len(b.keys) == 0 && len(b.engs) == 0 && len(b.unqueue) == 0 && len(b.queue) == 0 &&
+		len(b.deadLetters) == 0 && len(b.clearDead) == 0
 }
 
 // inflight is a batch being written: done carries the write's result,
@@ -192,7 +218,9 @@ func (L *leader) write(ctx context.Context, b batch) error {
 		Applied: b.keys,
 		Unqueue: make([]string, 0, len(b.unqueue)),
 		Queue:   b.queue,
-		Observe: func(took time.Duration) { L.n.txn.Observe(took.Seconds()) },
+		// An entry is put whole; the map is not changed once batched.
+		DeadLetters: b.deadLetters,
+		Observe:     func(took time.Duration) { L.n.txn.Observe(took.Seconds()) },
 	}
 	for id, e := range b.engs {
 		raw, err := json.Marshal(e)
@@ -203,6 +231,9 @@ func (L *leader) write(ctx context.Context, b batch) error {
 	}
 	for key := range b.unqueue {
 		pb.Unqueue = append(pb.Unqueue, key)
+	}
+	for id := range b.clearDead {
+		pb.ClearDeadLetters = append(pb.ClearDeadLetters, id)
 	}
 	return L.term.CommitBatch(ctx, pb)
 }

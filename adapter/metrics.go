@@ -46,6 +46,12 @@ var (
 		"Events the node holds that the leader's dedup log does not show yet.", []string{"node"}, nil)
 	descParked = prometheus.NewDesc("zccadapter_events_parked",
 		"Events the leader holds back until an earlier fact they need arrives.", []string{"node"}, nil)
+	descDeadLetters = prometheus.NewDesc("zccadapter_deadletters",
+		"Engagements dead-lettered: parked behind a command the recorder kept refusing while it took others (leader).", []string{"node"}, nil)
+	descSuspended = prometheus.NewDesc("zccadapter_engagements_suspended",
+		"Engagements waiting behind a command whose attempts ran out, not yet judged poisoned (leader).", []string{"node"}, nil)
+	descRecorderDown = prometheus.NewDesc("zccadapter_recorder_down",
+		"1 while the leader finds the recorder answering nothing (commands held and retried).", []string{"node"}, nil)
 	descMirrorKeys = prometheus.NewDesc("zccadapter_mirror_dedup_keys",
 		"Dedup keys in the node's mirror of the leader's log.", []string{"node"}, nil)
 	descMirrorEngs = prometheus.NewDesc("zccadapter_mirror_engagements",
@@ -63,6 +69,7 @@ var (
 	descCommands     = prometheus.NewDesc("zccadapter_commands_total",
 		"Recorder commands by the recorder's answer: applied, duplicate (absorbed by id), invalid (refused).", []string{"node", "result"}, nil)
 	descExpired        = counterDesc("engagements_expired", "Engagements the node closed as leader after rules.engagement_idle_timeout without an event (their end was lost): each open segment got a stop with reason expired.")
+	descDeadLettered   = counterDesc("commands_deadlettered", "Recorder commands parked in a dead letter (and agent updates dropped) because the recorder kept refusing them while it took others.")
 	descAgentUpdates   = counterDesc("agent_updates", "Agent roster updates the node sent to the recorder as leader.")
 	descConnects       = counterDesc("socket_connects", "Subscription connections Zoom accepted (build_connection success).")
 	descReconnects     = counterDesc("socket_reconnects", "Subscription connection attempts after the first.")
@@ -167,7 +174,7 @@ func NewCollector(n *Node, opts MetricsOptions) prometheus.Collector {
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descInfo, descRole, descEpoch, descLeaderSince, descTerms, descSocketUp, descDegraded,
-		descLastEventAge, descLastFrameAge, descPending, descParked, descMirrorKeys, descMirrorEngs,
+		descLastEventAge, descLastFrameAge, descPending, descParked, descDeadLetters, descSuspended, descRecorderDown, descDeadLettered, descMirrorKeys, descMirrorEngs,
 		descReceived, descApplied, descDeduplicated, descHandedOff, descStale, descLate, descDropped,
 		descMalformed, descBadSignature, descUnknown, descCommands, descExpired, descAgentUpdates, descConnects, descReconnects, descAuthFailures,
 		descWatchdogCloses, descOversize, descEventsByName,
@@ -239,6 +246,10 @@ func emit(ch chan<- prometheus.Metric, version string, s NodeStatus, cs *events.
 	}
 	gauge(descPending, float64(s.Pending))
 	gauge(descParked, float64(s.Parked))
+	gauge(descDeadLetters, float64(s.DeadLetters))
+	gauge(descSuspended, float64(s.Suspended))
+	gauge(descRecorderDown, b(s.RecorderDown))
+	counter(descDeadLettered, s.DeadLettered)
 	gauge(descMirrorKeys, float64(s.MirrorApplied))
 	gauge(descMirrorEngs, float64(s.MirrorStates))
 	counter(descReceived, s.Received)

@@ -56,6 +56,8 @@ const (
 	defaultMaxPending    = 100000
 	defaultDegradedAfter = 10 * time.Second
 	defaultIdleTimeout   = 12 * time.Hour
+	defaultMaxAttempts   = 6
+	maxAttempts          = 100
 	// maxBatchSize is the largest BatchSize: each event takes up to three
 	// operations, and the cluster puts at most 120 in one txn (etcd
 	// refuses more than 128), so a batch of this size is one txn.
@@ -126,6 +128,11 @@ type NodeConfig struct {
 	// (events.ParseWith): an implausible or malformed entry is quarantined.
 	// The zero value means the events package's defaults.
 	Limits events.Limits
+	// MaxAttempts bounds the attempts at one recorder command in a row
+	// before the recorder is probed and, if it answers, the command's
+	// engagement is suspended and possibly dead-lettered (deadletter.go).
+	// Default 6; must be between 0 and 100.
+	MaxAttempts int
 	// Version and Address are published in the membership record.
 	Version, Address string
 	// Logger should already carry the node's id (key "node"): the node
@@ -144,6 +151,7 @@ func (c NodeConfig) withDefaults() NodeConfig {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	c.MaxAttempts = cmp.Or(c.MaxAttempts, defaultMaxAttempts)
 	return c
 }
 
@@ -167,6 +175,8 @@ func (c NodeConfig) Validate() error {
 		return bad("DegradedAfter", c.DegradedAfter, "must not be negative")
 	case c.EngagementIdleTimeout < 0:
 		return bad("EngagementIdleTimeout", c.EngagementIdleTimeout, "must not be negative")
+	case c.MaxAttempts < 0 || c.MaxAttempts > maxAttempts:
+		return bad("MaxAttempts", c.MaxAttempts, fmt.Sprintf("must be between 1 and %d (0: default %d)", maxAttempts, defaultMaxAttempts))
 	}
 	return nil
 }

@@ -178,12 +178,12 @@ func (n *Node) pendingByTime() []*pendingEvent {
 	return list
 }
 
-// load takes the snapshot's dedup log and state records as this term's
-// state, with an empty batch and nothing parked. A state record that does
-// not decode (or would not encode again) is quarantined and skipped: the
-// engagement starts from the recorder's open recordings (reconcile), and
-// its next event writes a new record over it. It returns no error today;
-// the result is kept for the loads to come.
+// load takes the snapshot's dedup log, state records and dead letters as
+// this term's state, with an empty batch and nothing parked. A state record
+// that does not decode (or would not encode again) is quarantined and
+// skipped: the engagement starts from the recorder's open recordings
+// (reconcile), and its next event writes a new record over it. It returns
+// no error today; the result is kept for the loads to come.
 func (L *leader) load(s *protocol.Snapshot) error {
 	now := L.n.now()
 	L.applied = make(map[string]time.Time, len(s.Applied))
@@ -205,6 +205,7 @@ func (L *leader) load(s *protocol.Snapshot) error {
 	L.unlogged, L.queued = map[string]struct{}{}, map[string]struct{}{}
 	L.n.count(func(s *NodeStatus) { s.Parked = 0 })
 	L.parked, L.parkedAt = map[string][]*events.Event{}, map[string]parkInfo{}
+	L.loadDeadLetters(s.DeadLetters)
 	return nil
 }
 

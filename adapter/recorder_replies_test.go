@@ -55,9 +55,9 @@ func (l *lab) restart(f *recorderFront) {
 	f.rec.Store(l.Rec)
 }
 
-// call sends one ordinary call on eng (one agent, usr-<eng>) to sub-a and
+// callPart sends one ordinary call on eng (one agent, usr-<eng>) to sub-a and
 // sub-b: started and answered at now, the leg ended at now+1s.
-func (l *lab) call(eng string, now time.Time, end bool) string {
+func (l *lab) callPart(eng string, now time.Time, end bool) string {
 	l.T.Helper()
 	both := []string{"sub-a", "sub-b"}
 	user := "usr-" + eng
@@ -108,13 +108,13 @@ func TestFinding2_EmptyOpenListKeepsSegmentsOpen(t *testing.T) {
 			b.WaitRole(t, adapter.RoleStandby, 10*time.Second)
 
 			now := time.Now().UTC()
-			seg := l.call("eng-f2", now, false)
+			seg := l.callPart("eng-f2", now, false)
 			l.waitApplied(t, seg, rcapi.ActionStart)
 
 			f.openReply.Store(&tc.reply)
 			a.Stop()
 			b.WaitRole(t, adapter.RoleLeader, 10*time.Second)
-			l.call("eng-f2", now.Add(2*time.Second), true)
+			l.callPart("eng-f2", now.Add(2*time.Second), true)
 			l.waitApplied(t, seg, rcapi.ActionStart, rcapi.ActionStop)
 
 			s := b.Status()
@@ -126,9 +126,9 @@ func TestFinding2_EmptyOpenListKeepsSegmentsOpen(t *testing.T) {
 			}
 
 			f.openReply.Store(nil)
-			later := l.call("eng-f2-later", time.Now().UTC(), false)
+			later := l.callPart("eng-f2-later", time.Now().UTC(), false)
 			l.waitApplied(t, later, rcapi.ActionStart)
-			l.call("eng-f2-later", time.Now().UTC().Add(time.Second), true)
+			l.callPart("eng-f2-later", time.Now().UTC().Add(time.Second), true)
 			l.waitApplied(t, later, rcapi.ActionStart, rcapi.ActionStop)
 			if s := b.Status(); s.Role != adapter.RoleLeader {
 				t.Errorf("b is %s after the calls; want leader", s.Role)
@@ -147,10 +147,10 @@ func TestRefusedStopIsAnAlert(t *testing.T) {
 	a.WaitRole(t, adapter.RoleLeader, 10*time.Second)
 
 	now := time.Now().UTC()
-	seg := l.call("eng-refused", now, false)
+	seg := l.callPart("eng-refused", now, false)
 	l.waitApplied(t, seg, rcapi.ActionStart)
 	l.Rec.FailNext(1, http.StatusUnprocessableEntity)
-	l.call("eng-refused", now.Add(time.Second), true)
+	l.callPart("eng-refused", now.Add(time.Second), true)
 	labtest.WaitFor(t, 15*time.Second, "the refused stop in the status", func() bool { return a.Status().Refused[rcapi.ActionStop] >= 1 })
 
 	s := a.Status()
@@ -174,9 +174,9 @@ func TestRefusedStopIsAnAlert(t *testing.T) {
 		t.Errorf(`zccadapter_commands_refused_total{action="stop"} = %v; want 1`, v)
 	}
 
-	later := l.call("eng-refused-later", time.Now().UTC(), false)
+	later := l.callPart("eng-refused-later", time.Now().UTC(), false)
 	l.waitApplied(t, later, rcapi.ActionStart)
-	l.call("eng-refused-later", time.Now().UTC().Add(time.Second), true)
+	l.callPart("eng-refused-later", time.Now().UTC().Add(time.Second), true)
 	l.waitApplied(t, later, rcapi.ActionStart, rcapi.ActionStop)
 }
 
@@ -191,7 +191,7 @@ func TestRefusedListIsBounded(t *testing.T) {
 	l.Rec.FailNext(n, http.StatusUnprocessableEntity)
 	now := time.Now().UTC()
 	for i := range n {
-		l.call("eng-bound-"+string(rune('a'+i)), now.Add(time.Duration(i)*time.Millisecond), false)
+		l.callPart("eng-bound-"+string(rune('a'+i)), now.Add(time.Duration(i)*time.Millisecond), false)
 	}
 	labtest.WaitFor(t, 15*time.Second, "every refused start counted", func() bool { return a.Status().Refused[rcapi.ActionStart] >= int64(n) })
 	s := a.Status()
@@ -217,7 +217,7 @@ func TestFinding8_RecorderFenceResetIsNoticed(t *testing.T) {
 	b := l.start("b")
 	b.WaitRole(t, adapter.RoleStandby, 10*time.Second)
 
-	seg := l.call("eng-f8", time.Now().UTC(), false)
+	seg := l.callPart("eng-f8", time.Now().UTC(), false)
 	l.waitApplied(t, seg, rcapi.ActionStart)
 	if s := a.Status(); s.RecorderFenceResets != 0 {
 		t.Fatalf("recorder_fence_resets = %d before the restart; want 0", s.RecorderFenceResets)
@@ -233,9 +233,9 @@ func TestFinding8_RecorderFenceResetIsNoticed(t *testing.T) {
 		t.Errorf("zccadapter_recorder_fence_resets_total = %v; want ≥ 1", v)
 	}
 
-	later := l.call("eng-f8-later", time.Now().UTC(), false)
+	later := l.callPart("eng-f8-later", time.Now().UTC(), false)
 	l.waitApplied(t, later, rcapi.ActionStart)
-	l.call("eng-f8-later", time.Now().UTC().Add(time.Second), true)
+	l.callPart("eng-f8-later", time.Now().UTC().Add(time.Second), true)
 	l.waitApplied(t, later, rcapi.ActionStart, rcapi.ActionStop)
 	if s := a.Status(); s.Role != adapter.RoleLeader || s.Epoch != sa.Epoch {
 		t.Errorf("a is %s at epoch %d; want still leader at %d", s.Role, s.Epoch, sa.Epoch)

@@ -250,7 +250,9 @@ func (r retryable) Unwrap() error { return r.err }
 
 // post makes one call to the recorder through try, retrying the attempts
 // whose outcome is unknown or transient (see verdict) with backoff, the
-// same command each time, until the recorder decides or ctx ends.
+// same command each time, until the recorder decides or ctx ends, or, when
+// ctx carries an attempt limit (WithAttemptLimit), until the limit is
+// reached: then an *ExhaustedError.
 func (s *HTTPSink) post(ctx context.Context, path string, try func(context.Context) (string, error)) (string, error) {
 	for attempt := 1; ; attempt++ {
 		res, err := verdict(try(ctx))
@@ -270,6 +272,9 @@ func (s *HTTPSink) post(ctx context.Context, path string, try func(context.Conte
 			return "", ctx.Err()
 		}
 		s.noteFailure(err)
+		if limit := attemptLimit(ctx); limit > 0 && attempt >= limit {
+			return "", &ExhaustedError{Attempts: attempt, Last: rt.err}
+		}
 		d := s.backoff.Delay(attempt - 1)
 		s.cfg.Logger.Debug().Err(err).Str("path", path).Int("attempt", attempt).Dur("backoff", d).Msg("recorder not answering, retrying with the same id")
 		if err := wait.Sleep(ctx, d); err != nil {

@@ -1,6 +1,7 @@
 package adapter
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -26,7 +27,26 @@ type NodeStatus struct {
 	// Recorder is the recorder's reachability as the leader last saw it
 	// (always OK on a standby, which does not talk to it).
 	Recorder SinkHealth `json:"recorder"`
-	Degraded bool       `json:"degraded"`
+	// RecorderDown: as leader, the recorder answers nothing (a probe after
+	// a command's attempts ran out failed); commands are retried. Unlike
+	// DeadLetters, which are commands the recorder refuses while it
+	// answers others.
+	RecorderDown bool `json:"recorder_down"`
+	// RecorderState sums the two up for an operator: "ok", "recorder down",
+	// or "commands poisoned: N engagements" (suspended or dead-lettered).
+	RecorderState string `json:"recorder_state"`
+	// DeadLetters: engagements dead-lettered (as leader); Suspended:
+	// engagements waiting behind a command whose attempts ran out, not yet
+	// judged. DeadLettered counts commands and agent updates parked (or
+	// dropped, for agent updates) since start; DeadLetterOverflow events
+	// past an entry's bounds (kept in the handoff queue);
+	// DeadLettersDropped entries an operator dropped.
+	DeadLetters        int   `json:"deadletters"`
+	Suspended          int   `json:"engagements_suspended"`
+	DeadLettered       int64 `json:"commands_deadlettered"`
+	DeadLetterOverflow int64 `json:"deadletter_overflow"`
+	DeadLettersDropped int64 `json:"deadletters_dropped"`
+	Degraded           bool  `json:"degraded"`
 	// EtcdOK: the node's view of etcd is live (its mirror's watch runs on a
 	// member with a leader).
 	EtcdOK        bool      `json:"etcd_ok"`
@@ -142,6 +162,14 @@ func (n *Node) Status() NodeStatus {
 	s.Recorder = SinkHealth{OK: true}
 	if s.Role == RoleLeader || s.Role == RolePromoting {
 		s.Recorder = n.sinkHealth()
+	}
+	switch {
+	case s.RecorderDown:
+		s.RecorderState = "recorder down"
+	case s.DeadLetters+s.Suspended > 0:
+		s.RecorderState = fmt.Sprintf("commands poisoned: %d engagements", s.DeadLetters+s.Suspended)
+	default:
+		s.RecorderState = "ok"
 	}
 	return s
 }

@@ -32,8 +32,9 @@ const (
 // CommitBatch writes b as leader, in txns guarded by the term's epoch; see
 // protocol.Term.CommitBatch for the contract. The txns hold the state records
 // (closed ones under the dedup lease), then the dedup keys (under the dedup
-// lease, their value this node's id), then the deletions of queue entries,
-// then the queue entries (under the dedup lease too), in that order, split at maxTxnOps operations or
+// lease, their value this node's id), then the dead-letter entries, then the
+// deletions of queue entries, then the queue entries (under the dedup lease
+// too), then the dead-letter deletions, in that order, split at maxTxnOps operations or
 // maxTxnBytes of keys and values. A lease-not-found error takes a new dedup
 // lease and writes the whole batch again, once.
 func (t *Term) CommitBatch(ctx context.Context, b protocol.Batch) error {
@@ -78,7 +79,7 @@ func (t *Term) batchTxns(b protocol.Batch, lease clientv3.LeaseID) [][]clientv3.
 		bytes int
 	}
 	k, node := t.c.keys, t.c.cfg.Node
-	ops := make([]op, 0, len(b.States)+len(b.Applied)+len(b.Unqueue)+len(b.Queue))
+	ops := make([]op, 0, len(b.States)+len(b.Applied)+len(b.DeadLetters)+len(b.Unqueue)+len(b.Queue)+len(b.ClearDeadLetters))
 	for id, s := range b.States {
 		key := k.State(id)
 		if s.Closed {
@@ -91,6 +92,10 @@ func (t *Term) batchTxns(b protocol.Batch, lease clientv3.LeaseID) [][]clientv3.
 		dk := k.Dedup(key)
 		ops = append(ops, op{clientv3.OpPut(dk, node, clientv3.WithLease(lease)), len(dk) + len(node)})
 	}
+	for id, raw := range b.DeadLetters {
+		dk := k.DeadLetter(id)
+		ops = append(ops, op{clientv3.OpPut(dk, string(raw)), len(dk) + len(raw)})
+	}
 	for _, key := range b.Unqueue {
 		hk := k.Handoff(key)
 		ops = append(ops, op{clientv3.OpDelete(hk), len(hk)})
@@ -98,6 +103,10 @@ func (t *Term) batchTxns(b protocol.Batch, lease clientv3.LeaseID) [][]clientv3.
 	for key, raw := range b.Queue {
 		hk := k.Handoff(key)
 		ops = append(ops, op{clientv3.OpPut(hk, string(raw), clientv3.WithLease(lease)), len(hk) + len(raw)})
+	}
+	for _, id := range b.ClearDeadLetters {
+		dk := k.DeadLetter(id)
+		ops = append(ops, op{clientv3.OpDelete(dk), len(dk)})
 	}
 	var chunks [][]clientv3.Op
 	var cur []clientv3.Op

@@ -18,6 +18,7 @@
 //	state/<eng>        one engagement's recording state (JSON; once closed, bound to the dedup-window lease)
 //	handoff/<key>      an event owed to the log: handed off by a standby, or held by the leader (dedup-window lease)
 //	quarantine/<id>    an input put aside, never applied (quarantine lease, newest QuarantineMax kept)
+//	deadletter/<eng>   an engagement parked behind a command the recorder kept refusing (JSON protocol.DeadLetter)
 //	token              the shared access token, encrypted (AES-GCM)
 //	token-lock/        the etcd mutex that makes token fetching single-flight
 //	epoch-base         the epoch base (decimal), raised by BumpEpoch

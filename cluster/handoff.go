@@ -14,8 +14,8 @@ import (
 	"github.com/zccadapter/zccadapter/wait"
 )
 
-// Snapshot reads the dedup log, the state records and the handoff queue at
-// one revision. ctx bounds the reads.
+// Snapshot reads the dedup log, the state records, the handoff queue and the
+// dead-letter set at one revision. ctx bounds the reads.
 func (c *Cluster) Snapshot(ctx context.Context) (*protocol.Snapshot, error) {
 	st, err := c.client.Get(ctx, c.keys.statePrefix(), clientv3.WithPrefix())
 	if err != nil {
@@ -30,8 +30,13 @@ func (c *Cluster) Snapshot(ctx context.Context) (*protocol.Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read handoffs: %w", err)
 	}
+	dl, err := c.client.Get(ctx, c.keys.DeadLetterPrefix(), clientv3.WithPrefix(), clientv3.WithRev(rev))
+	if err != nil {
+		return nil, fmt.Errorf("read dead letters: %w", err)
+	}
 	s := &protocol.Snapshot{Revision: rev, Applied: make(map[string]struct{}, len(dd.Kvs)),
-		States: make(map[string][]byte, len(st.Kvs)), Handoffs: make(map[string][]byte, len(ho.Kvs))}
+		States: make(map[string][]byte, len(st.Kvs)), Handoffs: make(map[string][]byte, len(ho.Kvs)),
+		DeadLetters: make(map[string][]byte, len(dl.Kvs))}
 	for _, kv := range dd.Kvs {
 		s.Applied[strings.TrimPrefix(string(kv.Key), c.keys.DedupPrefix())] = struct{}{}
 	}
@@ -40,6 +45,9 @@ func (c *Cluster) Snapshot(ctx context.Context) (*protocol.Snapshot, error) {
 	}
 	for _, kv := range ho.Kvs {
 		s.Handoffs[strings.TrimPrefix(string(kv.Key), c.keys.handoffPrefix())] = kv.Value
+	}
+	for _, kv := range dl.Kvs {
+		s.DeadLetters[strings.TrimPrefix(string(kv.Key), c.keys.DeadLetterPrefix())] = kv.Value
 	}
 	return s, nil
 }

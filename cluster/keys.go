@@ -47,6 +47,12 @@ func (k Keys) Quarantine(id string) string { return k.root + "quarantine/" + id 
 // QuarantinePrefix is the prefix of the quarantine.
 func (k Keys) QuarantinePrefix() string { return k.root + "quarantine/" }
 
+// DeadLetter is an engagement's dead-letter entry.
+func (k Keys) DeadLetter(engagementID string) string { return k.root + "deadletter/" + engagementID }
+
+// DeadLetterPrefix is the prefix of the dead-letter set.
+func (k Keys) DeadLetterPrefix() string { return k.root + "deadletter/" }
+
 // health is a node's health key.
 func (k Keys) health(node string) string { return k.root + "health/" + node }
 

@@ -200,6 +200,12 @@ type Recorder struct {
 	URL string `yaml:"url"`
 	// RequestTimeout of one attempt. Default 2s.
 	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// MaxAttempts bounds the attempts at one command while the recorder
+	// answers other requests: past it the command's engagement waits
+	// (suspended, then dead-lettered if the recorder keeps refusing it while
+	// it takes other commands) and the other engagements go on. A recorder
+	// that answers nothing is retried without bound. Default 6; at most 100.
+	MaxAttempts int `yaml:"max_attempts"`
 	// BearerToken is sent to the recorder as "Authorization: Bearer …";
 	// empty: none. Prefer ZCC_RECORDER_BEARER_TOKEN or BearerTokenFile. With
 	// a token, an http:// URL to a host other than loopback is an error
@@ -331,6 +337,7 @@ func (c *Config) SetDefaults() {
 	c.Rules.EngagementIdleTimeout = cmp.Or(c.Rules.EngagementIdleTimeout, 12*time.Hour)
 	c.Rules.MaxEventFuture = cmp.Or(c.Rules.MaxEventFuture, 24*time.Hour)
 	c.Rules.MaxEventPast = cmp.Or(c.Rules.MaxEventPast, 30*24*time.Hour)
+	c.Recorder.MaxAttempts = cmp.Or(c.Recorder.MaxAttempts, 6)
 }
 
 // Validate reports every problem, each naming its key; nil if none.
@@ -373,6 +380,9 @@ func (c *Config) problems() []string {
 	need("recorder.url", c.Recorder.URL, "ZCC_RECORDER_URL")
 	if u := c.Recorder.URL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
 		p = append(p, fmt.Sprintf("recorder.url: %q must start with http:// or https://", u))
+	}
+	if a := c.Recorder.MaxAttempts; a < 0 || a > 100 {
+		p = append(p, fmt.Sprintf("recorder.max_attempts: %d must be between 1 and 100 (0: default 6)", a))
 	}
 	if t := c.Etcd.SessionTTL; t != 0 && t < 2*time.Second {
 		p = append(p, fmt.Sprintf("etcd.session_ttl: %s is below the 2s minimum", t))

@@ -128,6 +128,7 @@ func Build(cfg *config.Config, cl *cluster.Cluster, address string, httpClient *
 		DegradedAfter:         cfg.Zoom.DegradedAfter,
 		EngagementIdleTimeout: cfg.Rules.EngagementIdleTimeout,
 		Limits:                limits,
+		MaxAttempts:           cfg.Recorder.MaxAttempts,
 		Version:               cfg.Version, Address: address,
 		Logger: log,
 	}, cl.Protocol(), p.Sink, p.Client)

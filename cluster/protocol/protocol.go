@@ -28,8 +28,8 @@ type Cluster interface {
 	// error the caller may simply call Campaign again.
 	Campaign(ctx context.Context, m Member) (Term, error)
 
-	// Snapshot reads the dedup log, the state records and the handoff queue
-	// at one revision. ctx bounds the reads.
+	// Snapshot reads the dedup log, the state records, the handoff queue and
+	// the dead-letter set at one revision. ctx bounds the reads.
 	Snapshot(ctx context.Context) (*Snapshot, error)
 
 	// HandOff gives an event that this node saw, and the leader's log does
@@ -47,6 +47,14 @@ type Cluster interface {
 	// dedup absorbs it). Only ctx ends it: whether the caller still leads is
 	// the term's business.
 	WatchHandoffs(ctx context.Context, rev int64, out chan<- Handoff) error
+
+	// WatchDeadLetters sends every removal of a dead-letter entry after
+	// revision rev to out, until ctx ends (then it returns ctx.Err()): an
+	// operator retried the engagement (its events are back in the handoff
+	// queue) or dropped it. It blocks on out, and resumes a broken watch
+	// like WatchHandoffs; a removal lost to a compaction is seen by the next
+	// leader (Snapshot.DeadLetters).
+	WatchDeadLetters(ctx context.Context, rev int64, out chan<- DeadLetterRemoved) error
 
 	// NewMirror returns an empty Mirror of the dedup log, the state records
 	// and the handoff queue's keys; its Run fills it. It does no I/O.
@@ -90,6 +98,16 @@ type Cluster interface {
 	// single-flight across the cluster. It does no I/O; the store lives as
 	// long as the cluster connection.
 	NewTokenStore(clientSecret string) (auth.Store, error)
+}
+
+// DeadLetterRemoved says that an operator removed an engagement's
+// dead-letter entry.
+type DeadLetterRemoved struct {
+	// Engagement is the engagement id.
+	Engagement string
+	// Retried: the entry's events were put back in the handoff queue in
+	// the same transaction (a retry); false: they were abandoned (a drop).
+	Retried bool
 }
 
 // Term is one period of leadership, with its epoch. All leader work must

@@ -1,6 +1,9 @@
 package protocol
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Settings are the facts of the cluster's configuration that a node acts on,
 // with defaults applied.
@@ -61,6 +64,10 @@ type Snapshot struct {
 	// leader applies them; none is in Applied for long (an applied event's
 	// entry is deleted in the txn that logs it).
 	Handoffs map[string][]byte
+	// DeadLetters maps engagement id to its dead-letter entry (a
+	// DeadLetter, JSON): engagements whose command the recorder kept
+	// refusing while it took others. A new leader keeps them blocked.
+	DeadLetters map[string][]byte
 }
 
 // Handoff is one event handed to the leader through the handoff queue.
@@ -75,6 +82,10 @@ type Handoff struct {
 // of the engagements it changed, the dedup keys of the events it applied,
 // and its changes to the handoff queue. The cluster writes them in that
 // order: state records, dedup keys, queue deletions, queue entries.
+//
+// The dead-letter puts go after the dedup keys and before the queue
+// deletions (an event moved from the queue into an entry is never in
+// neither), the dead-letter deletions last.
 //
 // etcd refuses a transaction that puts one key twice or deletes a key it
 // puts ("duplicate key given in txn request", rpctypes.ErrDuplicateKey), so
@@ -94,6 +105,14 @@ type Batch struct {
 	// outlive it. They are written under the dedup lease, so an entry that
 	// no leader takes is forgotten after the dedup window.
 	Queue map[string][]byte
+	// DeadLetters holds dead-letter entries to put (a DeadLetter, JSON), by
+	// engagement id. They have no lease: an entry stays until an operator
+	// retries or drops it (cluster.RetryDeadLetter, DropDeadLetter).
+	DeadLetters map[string][]byte
+	// ClearDeadLetters holds engagement ids whose dead-letter entry to
+	// delete (one an operator retried or dropped, which a put of this
+	// leader may have written again). An id may not also be in DeadLetters.
+	ClearDeadLetters []string
 	// Observe, when not nil, is called after each transaction that
 	// committed, with its latency (from sending it to its reply), on the
 	// goroutine of CommitBatch, before the next transaction is sent. It is
@@ -157,4 +176,50 @@ type QuarantineEntry struct {
 	Raw []byte `json:"raw,omitempty"`
 	// Truncated reports that Raw was cut.
 	Truncated bool `json:"truncated,omitempty"`
+}
+
+// Bounds of a DeadLetter: past them an engagement's later events stay in
+// the handoff queue (durable, held by the leader, counted in Overflow), so
+// one entry stays well within one etcd transaction.
+const (
+	// MaxDeadLetterEvents is the most events one entry carries (a retry
+	// puts them back in the queue in one txn, within etcd's 128 ops).
+	MaxDeadLetterEvents = 100
+	// MaxDeadLetterBytes bounds the raw events of one entry; the first
+	// event (the one whose command was refused) is carried whatever its size.
+	MaxDeadLetterBytes = 512 << 10
+	// MaxDeadLetterReason bounds Reason, in bytes.
+	MaxDeadLetterReason = 1024
+)
+
+// DeadLetter is one engagement's dead-letter entry, stored as JSON under
+// <root>deadletter/<engagement> (DESIGN §4 "Dead letters"): a command of
+// the engagement that the recorder kept refusing (after bounded attempts)
+// while it answered other requests, with the engagement's later events
+// behind it, in order. The leader applies none of them until an operator
+// retries the entry (the events go back to the handoff queue) or drops it
+// (they are abandoned).
+type DeadLetter struct {
+	// Engagement is the engagement id.
+	Engagement string `json:"engagement"`
+	// Reason says why the command was parked: the recorder's last answer
+	// (HTTP status and the start of its body, redacted and truncated to
+	// MaxDeadLetterReason) and the command (action, segment, id).
+	Reason string `json:"reason"`
+	// Status is the HTTP status of the recorder's last answer; 0 when it
+	// was not an HTTP error (an unreadable 200, a transport error).
+	Status int `json:"status,omitempty"`
+	// FirstFailed is when the first attempt at the command failed (UTC).
+	FirstFailed time.Time `json:"first_failed"`
+	// Attempts counts the attempts made at the command.
+	Attempts int `json:"attempts"`
+	// Events are the raw events held, in the order they are to be applied:
+	// the one whose command failed first.
+	Events []json.RawMessage `json:"events"`
+	// Keys are the dedup keys of Events, in the same order.
+	Keys []string `json:"keys"`
+	// Overflow counts the later events of the engagement past the bounds
+	// (MaxDeadLetterEvents, MaxDeadLetterBytes): they wait in the handoff
+	// queue, held by the leader, and are applied after Events on a retry.
+	Overflow int `json:"overflow,omitempty"`
 }

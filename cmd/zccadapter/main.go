@@ -89,7 +89,7 @@ func run() error {
 	root.PersistentFlags().String("log-level", "", "log level: debug, info, warn, error (default: the config's, else info)")
 	root.AddCommand(runCmd(), drillCmd(), etcdCmd(), simCmd(), versionCmd(), authCmd())
 	root.AddCommand(statusCmd(), doctorCmd())
-	root.AddCommand(clusterCmd())
+	root.AddCommand(clusterCmd(), deadletterCmd())
 	root.AddCommand(healthCmd())
 	root.AddCommand(serviceCmd())
 	return root.ExecuteContext(ctx)

@@ -53,6 +53,7 @@ type Recorder struct {
 	ledger     []rcapi.LedgerEntry // arrival order; entries never change once appended
 	failLeft   int                 // pending injected faults
 	failStatus int                 // their HTTP status
+	failEngs   map[string]int      // engagement id → status every command of it gets (FailEngagement)
 	journal    *journal            // the state file (journal.go); nil: memory only
 	broken     error               // why the state file can no longer be trusted; then every request gets 503
 }
@@ -127,6 +128,47 @@ func (r *Recorder) FailNext(n int, status int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.setFaultsLocked(n, status)
+}
+
+// FailEngagement makes every command of engagement id fail, until called
+// again with status 0: with that HTTP status (400–599) and an
+// injected-fault error body, or, with status 200, a 200 whose body is not a
+// result (an unreadable reply). Such a command is neither checked nor
+// applied, and is recorded in the ledger with result ResultFault. Other
+// engagements' commands, agent updates and GETs are not affected. A status
+// outside 200 and 400–599 means 503.
+func (r *Recorder) FailEngagement(id string, status int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if status == 0 {
+		delete(r.failEngs, id)
+		r.log.Info().Str("engagement_id", id).Msg("engagement fault cleared")
+		return
+	}
+	if status != http.StatusOK && (status < 400 || status > 599) {
+		status = http.StatusServiceUnavailable
+	}
+	if r.failEngs == nil {
+		r.failEngs = map[string]int{}
+	}
+	r.failEngs[id] = status
+	r.log.Info().Str("engagement_id", id).Int("status", status).Msg("engagement fault set")
+}
+
+// engagementFaultLocked is the injected reply to cmd, if its engagement is
+// failed (FailEngagement).
+func (r *Recorder) engagementFaultLocked(cmd *rcapi.Command) (reply, bool) {
+	if cmd == nil {
+		return reply{}, false
+	}
+	status, ok := r.failEngs[cmd.EngagementID]
+	if !ok {
+		return reply{}, false
+	}
+	if status == http.StatusOK {
+		return reply{http.StatusOK, map[string]string{"outcome": "maybe"}}, true
+	}
+	return reply{status, rcapi.Error{Error: ErrCodeFault, Message: "injected fault for engagement " + cmd.EngagementID}}, true
 }
 
 func (r *Recorder) setFaultsLocked(n, status int) {
@@ -226,6 +268,9 @@ func (r *Recorder) applyCommand(cmd *rcapi.Command, bodyErr error) reply {
 
 func (r *Recorder) decideCommandLocked(cmd *rcapi.Command, bodyErr error) (reply, string) {
 	if rep, ok := r.takeFaultLocked(); ok {
+		return rep, ResultFault
+	}
+	if rep, ok := r.engagementFaultLocked(cmd); ok {
 		return rep, ResultFault
 	}
 	if bodyErr != nil {

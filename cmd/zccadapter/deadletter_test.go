@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/zccadapter/zccadapter/cluster"
+	"github.com/zccadapter/zccadapter/cluster/protocol"
+)
+
+// TestFinding3_DeadletterCommand: `zccadapter deadletter list|retry|drop`
+// lists the entries a leader parked, puts one's events back in the handoff
+// queue, and drops another only with --yes.
+func TestFinding3_DeadletterCommand(t *testing.T) {
+	e, err := cluster.StartEmbedded(cluster.EmbedConfig{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	path := filepath.Join(t.TempDir(), "node-a.yaml")
+	y := fmt.Sprintf(`node: a
+etcd:
+  endpoints: [%q]
+  cluster: ops
+  session_ttl: 2s
+  fence_margin: 500ms
+zoom:
+  account_id: acct-ops
+  client_id: ops-client
+  subscription_url: ws://127.0.0.1:1/ws?subscriptionId=sub-a
+recorder:
+  url: http://127.0.0.1:1
+`, e.Endpoints()[0])
+	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := cluster.Connect(t.Context(), cluster.Config{Endpoints: e.Endpoints(), Cluster: "ops", Node: "a",
+		SessionTTL: 2 * time.Second, FenceMargin: 500 * time.Millisecond}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	term, err := c.Campaign(t.Context(), protocol.Member{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer term.Resign(t.Context()) //nolint:errcheck
+	entry := func(eng string, keys ...string) []byte {
+		d := protocol.DeadLetter{Engagement: eng, Reason: "start on segment " + eng + "/u: HTTP 503: busy", Status: 503,
+			FirstFailed: time.Now().Add(-time.Minute).UTC(), Attempts: 12, Keys: keys}
+		for _, k := range keys {
+			d.Events = append(d.Events, json.RawMessage(`{"event":"`+k+`"}`))
+		}
+		b, _ := json.Marshal(d)
+		return b
+	}
+	if err := term.CommitBatch(t.Context(), protocol.Batch{DeadLetters: map[string][]byte{
+		"eng-1": entry("eng-1", "k1", "k2"), "eng-2": entry("eng-2", "k3"),
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		cmd := deadletterCmd()
+		cmd.SetOut(&out)
+		cmd.SetErr(io.Discard)
+		cmd.SilenceUsage, cmd.SilenceErrors = true, true
+		cmd.SetArgs(append(args, "--config", path))
+		err := cmd.ExecuteContext(t.Context())
+		return out.String(), err
+	}
+
+	out, err := run("list")
+	if err != nil || !strings.Contains(out, "eng-1") || !strings.Contains(out, "eng-2") || !strings.Contains(out, "HTTP 503: busy") {
+		t.Fatalf("list: %q, %v", out, err)
+	}
+	if out, err := run("list", "--engagement", "eng-9"); err == nil {
+		t.Fatalf("list of an engagement without a dead letter: %q, no error", out)
+	}
+	if out, err = run("retry", "--engagement", "eng-1"); err != nil || !strings.Contains(out, "2 events") {
+		t.Fatalf("retry: %q, %v", out, err)
+	}
+	snap, err := c.Snapshot(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := snap.DeadLetters["eng-1"]; ok || string(snap.Handoffs["k1"]) != `{"event":"k1"}` || snap.Handoffs["k2"] == nil {
+		t.Fatalf("after retry: dead letters %v, handoffs %v", snap.DeadLetters, snap.Handoffs)
+	}
+	if _, err := run("drop", "--engagement", "eng-2"); err == nil || !strings.Contains(err.Error(), "--yes") {
+		t.Fatalf("drop without --yes: %v", err)
+	}
+	if out, err = run("drop", "--engagement", "eng-2", "--yes"); err != nil || !strings.Contains(out, "abandoned") {
+		t.Fatalf("drop: %q, %v", out, err)
+	}
+	if list, err := c.DeadLetters(t.Context()); err != nil || len(list) != 0 {
+		t.Fatalf("after drop: %+v, %v", list, err)
+	}
+}

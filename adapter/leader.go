@@ -178,7 +178,10 @@ func (L *leader) handOver() bool {
 }
 
 // Budgets of the stop protocol, each on a context detached from the node's
-// (which has usually ended): the whole stop stays near 2s.
+// (which has usually ended): the whole stop stays near 2s; a shutdown adds
+// up to stopSourceBudget + stopKeepBudget before the resignation and
+// stopKeepBudget after it, when there are unapplied events to keep
+// (stopkeep.go).
 const (
 	stopInflightBudget = 500 * time.Millisecond // the write in flight
 	stopFlushBudget    = 500 * time.Millisecond // the final write
@@ -187,9 +190,14 @@ const (
 )
 
 // stopTerm ends a term: stop all leader work (cancel) and join it, then log
-// what was sent, then resign. Each step has its own budget; ctx is the
-// node's context (usually ended), used only for its values and to tell a
-// shutdown from a lost term.
+// what was sent, apply held events whose queue entry did not land, then, at
+// a shutdown, queue what was received and not applied (queueUnapplied),
+// then resign; at a shutdown, what could not be
+// queued is then handed off (handOffUnqueued), which does not delay the
+// successor. Each step has its own budget; ctx
+// is the node's context (usually ended), used only for its values and to
+// tell a shutdown from a lost term (then the node stays up, and what it
+// holds stays pending for its next role).
 func (L *leader) stopTerm(ctx context.Context, cancel func()) {
 	cancel()
 	L.watchers.Wait()
@@ -198,14 +206,21 @@ func (L *leader) stopTerm(ctx context.Context, cancel func()) {
 	if L.term.Valid() && !etcdFailed {
 		L.finalFlush(stopCtx)
 	}
+	// Held events first: when etcd failed, the fencing deadline is near.
 	L.applyUnqueuedHeld(stopCtx)
+	var unqueued []*pendingEvent
+	var why error
+	if ctx.Err() != nil {
+		unqueued, why = L.queueUnapplied(stopCtx, etcdFailed)
+	}
 	L.n.count(func(s *NodeStatus) { s.Parked, s.DeadLetters, s.Suspended, s.RecorderDown = 0, 0, 0, false })
 	L.resign(ctx)
+	L.handOffUnqueued(stopCtx, unqueued, why)
 }
 
 // waitInflight gives the write in flight stopInflightBudget more to land,
 // and reports whether etcd failed this term (then a final write would fare
-// no better; the successor replays those events).
+// no better; see finalFlush for what the successor does without it).
 func (L *leader) waitInflight() (etcdFailed bool) {
 	etcdFailed = L.writeFailed
 	f := L.inflight
@@ -216,7 +231,7 @@ func (L *leader) waitInflight() (etcdFailed bool) {
 	defer abort.Stop()
 	if err := L.waitFlush(); err != nil {
 		if L.term.Valid() {
-			L.log.Warn().Err(err).Msg("log write failed at stop; the successor replays those events")
+			L.log.Warn().Err(err).Msg("log write failed at stop; " + unloggedAtStop)
 		}
 		return true
 	}
@@ -226,14 +241,23 @@ func (L *leader) waitInflight() (etcdFailed bool) {
 // finalFlush writes the rest of the batch. Events still held back or
 // waiting go into the handoff queue with it, if they are not there yet: the
 // successor applies them in event time order together with what its own
-// socket received, which is better than applying them here.
+// socket received, which is better than applying them here. When it fails,
+// the successor does not know these events were applied: it adopts their
+// effect from the recorder's open recordings, and replays those its own
+// socket received (the recorder answers duplicate). Held events not queued
+// are applied by applyUnqueuedHeld.
 func (L *leader) finalFlush(stopCtx context.Context) {
 	fctx, cancel := context.WithTimeout(stopCtx, stopFlushBudget)
 	defer cancel()
 	if err := L.flush(fctx); err != nil {
-		L.log.Warn().Err(err).Msg("final log write failed; the successor replays those events")
+		L.log.Warn().Err(err).Msg("final log write failed; " + unloggedAtStop)
 	}
 }
+
+// unloggedAtStop says what becomes of applied events whose log write failed
+// at a stop (finalFlush).
+const unloggedAtStop = "the successor takes those events' effect from the recorder's recordings " +
+	"and replays only those it received too"
 
 // applyUnqueuedHeld applies the held events whose queue entry did not land
 // (etcd failed): such an event may exist nowhere else (a standby that was

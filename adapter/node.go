@@ -28,6 +28,7 @@ import (
 //	hold.go       hold-back and parking of events that must wait
 //	send.go       the fenced, retried send to the recorder
 //	logwrite.go   the group-commit writer of the dedup log and state
+//	stopkeep.go   keeping, at a shutdown, the events only this node holds
 
 // Roles of a node.
 const (
@@ -194,6 +195,9 @@ type Node struct {
 	log     zerolog.Logger
 	inbox   chan *events.Event
 	stopped chan struct{}
+	// srcDone is closed once the source's Run has returned (at once
+	// without a source): no event reaches the inbox after it.
+	srcDone chan struct{}
 
 	// Owned by the run loop.
 	pending  map[string]*pendingEvent
@@ -256,6 +260,7 @@ func NewNode(cfg NodeConfig, cl protocol.Cluster, sink Sink, source Source) (*No
 		log:     cfg.Logger,
 		inbox:   make(chan *events.Event, inboxSize),
 		stopped: make(chan struct{}),
+		srcDone: make(chan struct{}),
 		pending: map[string]*pendingEvent{},
 		health:  cl.NewHealthPublisher(),
 		txn:     newTxnHistogram(cfg.Name),
@@ -280,7 +285,10 @@ func (n *Node) Deliver(ev *events.Event) {
 // Run runs the node until ctx ends: the subscription (whose events it
 // receives through Deliver), the mirror, and the role loop. On return every
 // goroutine it started has ended; a leader has stopped sending, logged what
-// it sent and resigned, within a budget of about 2s. It returns nil after a
+// it sent, queued what it received and had not applied, and resigned,
+// within a budget of about 3.5s; a standby has handed off what the leader's
+// log did not show, within about 1.3s (stopkeep.go). An event the source
+// delivered too late for that is counted as dropped. It returns nil after a
 // shutdown by ctx, and ErrNodeNameTaken or ErrSubscriptionShared when it
 // refuses to start. Run once.
 func (n *Node) Run(ctx context.Context) error {
@@ -297,7 +305,9 @@ func (n *Node) Run(ctx context.Context) error {
 	go n.runQuarantine(bg, &wg)
 	if n.source != nil {
 		wg.Add(1)
-		go func() { defer wg.Done(); n.source.Run(ctx, n.Deliver) }() //nolint:errcheck // returns ctx's error
+		go func() { defer wg.Done(); defer close(n.srcDone); n.source.Run(ctx, n.Deliver) }() //nolint:errcheck // returns ctx's error
+	} else {
+		close(n.srcDone)
 	}
 	n.loop(ctx)
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 500*time.Millisecond)
@@ -305,6 +315,10 @@ func (n *Node) Run(ctx context.Context) error {
 	cancel()
 	stopBG()
 	wg.Wait()
+	if left := len(n.inbox); left > 0 {
+		n.count(func(s *NodeStatus) { s.Dropped += int64(left) })
+		n.log.Warn().Int("events", left).Msg("events delivered after the stop had kept the others are dropped; the peer's socket is their only copy")
+	}
 	n.setRole(RoleStopping, 0)
 	return nil
 }

@@ -106,21 +106,24 @@ func (n *Node) sweep(ctx context.Context) {
 			due = append(due, p)
 		}
 	}
-	n.handOff(ctx, due)
+	if err := n.handOff(ctx, due); err != nil {
+		n.log.Debug().Err(err).Msg("handoff failed; will retry")
+	}
 	n.count(func(s *NodeStatus) { s.Pending = len(n.pending) })
 }
 
 // handOff hands the due events to the leader through etcd, in arrival
-// order, until one fails (the rest wait for the next sweep).
-func (n *Node) handOff(ctx context.Context, due []*pendingEvent) {
+// order, until one fails: it returns that failure (the rest stay not
+// handed off), nil when every event was handed off or found applied. Each
+// handoff is bounded by ctx and 1s.
+func (n *Node) handOff(ctx context.Context, due []*pendingEvent) error {
 	sort.Slice(due, func(i, j int) bool { return due[i].seq < due[j].seq })
 	for _, p := range due {
 		hctx, cancel := context.WithTimeout(ctx, time.Second)
 		ok, err := n.cl.HandOff(hctx, p.ev.Key, p.ev.Raw)
 		cancel()
 		if err != nil {
-			n.log.Debug().Err(err).Msg("handoff failed; will retry")
-			break
+			return err
 		}
 		p.handedOff = true
 		if ok {
@@ -129,4 +132,5 @@ func (n *Node) handOff(ctx context.Context, due []*pendingEvent) {
 			n.log.Debug().Str("event", p.ev.Name).Str("engagement_id", EngagementID(p.ev)).Msg("event handed off to the leader")
 		}
 	}
+	return nil
 }

@@ -17,7 +17,8 @@ var (
 )
 
 // standby keeps intake and handoff going while it campaigns; it returns the
-// won term, or nil when ctx ended.
+// won term, or nil when ctx ended: then it has handed off what it holds
+// that the leader's log does not show (handOffAtStop).
 func (n *Node) standby(ctx context.Context) protocol.Term {
 	n.setRole(RoleStandby, 0)
 	n.pairLeader.Store(nil)
@@ -48,6 +49,7 @@ func (n *Node) standby(ctx context.Context) protocol.Term {
 			cancel()
 			wg.Wait()
 			n.resignWonWhileStopping(ctx, won)
+			n.handOffAtStop(ctx)
 			return nil
 		}
 	}

@@ -138,8 +138,8 @@ type Counts struct {
 	// MalformedPerNode, QuarantinedPerNode and BadSignaturePerNode are
 	// what each node refused or kept aside, summed over all of its runs
 	// (sampled every 100 ms, and at the end): its /status
-	// events_malformed, events_quarantined (absent when no node reports
-	// it) and events_bad_signature.
+	// events_malformed, quarantine.put (what it put in the quarantine) and
+	// events_bad_signature.
 	MalformedPerNode    map[string]int64 `json:"events_malformed_per_node"`
 	QuarantinedPerNode  map[string]int64 `json:"events_quarantined_per_node,omitempty"`
 	BadSignaturePerNode map[string]int64 `json:"events_bad_signature_per_node"`
@@ -723,11 +723,9 @@ func (d *drill) status(ctx context.Context, node string) (adapter.NodeStatus, er
 	return doc.NodeStatus, err
 }
 
-// nodeDoc is a node's /status with the fields the drill reads beyond
-// adapter.StatusDoc: events_quarantined, which nodes may lack (nil then).
+// nodeDoc is a node's /status as the drill reads it.
 type nodeDoc struct {
 	adapter.StatusDoc
-	QuarantinedCount *int64 `json:"events_quarantined"`
 }
 
 // statusDoc reads a node's /status (through Options.NodeClient when set:

@@ -159,8 +159,8 @@ type Expect struct {
 	StartFor []string `yaml:"start_for"`
 	// MalformedAtLeast, when set, adds invariant G7 (bad input counted):
 	// every node must have counted at least this many events as malformed
-	// or quarantined (its /status events_malformed plus
-	// events_quarantined, when the node reports the latter), summed over
+	// or quarantined (the larger of its /status events_malformed and
+	// quarantine.put: a malformed event is counted in both), summed over
 	// all of its runs in the drill. A node that counted fewer fails it:
 	// poison that was neither refused nor kept was taken for an event.
 	MalformedAtLeast *int `yaml:"malformed_at_least"`

@@ -47,7 +47,7 @@ type sampler struct {
 type badInput struct {
 	run         string // the status URL of the current run
 	base, cur   badCounts
-	quarantined bool // the node reports events_quarantined
+	quarantined bool // the node reported its quarantine (/status quarantine.put)
 }
 
 type badCounts struct{ malformed, quarantined, badSignature int64 }
@@ -60,10 +60,7 @@ func (c badCounts) add(o badCounts) badCounts {
 // url or a counter that went down is a new run (the node restarted and
 // counts from zero): the last counts seen are kept in the base.
 func (s *sampler) count(node, url string, doc nodeDoc) {
-	c := badCounts{malformed: doc.Malformed, badSignature: doc.BadSignatures}
-	if doc.QuarantinedCount != nil {
-		c.quarantined = *doc.QuarantinedCount
-	}
+	c := badCounts{malformed: doc.Malformed, badSignature: doc.BadSignatures, quarantined: doc.Quarantine.Put}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b := s.bad[node]
@@ -75,11 +72,11 @@ func (s *sampler) count(node, url string, doc nodeDoc) {
 		b.base, b.cur, b.run = b.base.add(b.cur), badCounts{}, url
 	}
 	b.cur = c
-	b.quarantined = b.quarantined || doc.QuarantinedCount != nil
+	b.quarantined = true
 }
 
 // badTotals returns each node's counts over all its runs, and whether any
-// node reports events_quarantined.
+// node reported its quarantine.
 func (s *sampler) badTotals() (map[string]badCounts, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

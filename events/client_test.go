@@ -767,7 +767,7 @@ func messageFrame(t *testing.T, event []byte, ts, sig string) []byte {
 // limit is dropped and counted with its size; the socket stays up and the
 // next event arrives on it (finding 5: both nodes receive the same frame,
 // so closing on it dropped both sockets at once).
-func TestOversizeFrameKeepsTheSocket(t *testing.T) {
+func TestFinding5_OversizeFrameKeepsTheSocket(t *testing.T) {
 	log, logs := testLogger(t)
 	huge := fmt.Appendf(nil, `{"event":"contact_center.engagement_user_answered","event_ts":1,"payload":{"account_id":"a","object":{"engagement_id":"e-huge","user_id":"u","notes":%q}}}`, strings.Repeat("h", 3<<20))
 	frame := messageFrame(t, huge, "1764410415", "v0=x")

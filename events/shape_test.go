@@ -131,7 +131,7 @@ func allocatedBy(f func()) uint64 {
 // nesting allowed, and 1 MiB of many small fields and elements. (The
 // canonical JSON of the key used to decode every nested value again at
 // each depth: 64 MiB for the first.) Timings are in BenchmarkParseShapes.
-func TestParseCostLinear(t *testing.T) {
+func TestFinding6_ParseCostLinear(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		raw  []byte

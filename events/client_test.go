@@ -763,7 +763,7 @@ func messageFrame(t *testing.T, event []byte, ts, sig string) []byte {
 	})
 }
 
-// TestOversizeFrameKeepsTheSocket: a 3 MiB frame over the default 1 MiB
+// TestFinding5_OversizeFrameKeepsTheSocket: a 3 MiB frame over the default 1 MiB
 // limit is dropped and counted with its size; the socket stays up and the
 // next event arrives on it (finding 5: both nodes receive the same frame,
 // so closing on it dropped both sockets at once).

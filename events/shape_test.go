@@ -126,7 +126,7 @@ func allocatedBy(f func()) uint64 {
 	return least
 }
 
-// TestParseCostLinear: parse and dedup key together allocate a small
+// TestFinding6_ParseCostLinear: parse and dedup key together allocate a small
 // multiple of the input, however it is shaped: 1 MiB at the deepest
 // nesting allowed, and 1 MiB of many small fields and elements. (The
 // canonical JSON of the key used to decode every nested value again at

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/zccadapter/zccadapter/cluster/protocol"
@@ -111,27 +112,17 @@ func (L *leader) restore(old batch) {
 	cur := L.batch
 	nb := newBatch()
 	nb.keys = append(append(nb.keys, old.keys...), cur.keys...)
-	for id, e := range old.engs {
-		nb.engs[id] = e
-	}
-	for id, e := range cur.engs {
-		nb.engs[id] = e
-	}
-	for key := range old.unqueue {
-		nb.unqueue[key] = struct{}{}
-	}
-	for key := range cur.unqueue {
-		nb.unqueue[key] = struct{}{}
-	}
+	maps.Copy(nb.engs, old.engs)
+	maps.Copy(nb.engs, cur.engs)
+	maps.Copy(nb.unqueue, old.unqueue)
+	maps.Copy(nb.unqueue, cur.unqueue)
 	for key, raw := range old.queue {
 		_, parked := L.parkedAt[key]
 		if held, inEntry := L.held(key); parked || held && !inEntry {
 			nb.queue[key] = raw
 		}
 	}
-	for key, raw := range cur.queue {
-		nb.queue[key] = raw
-	}
+	maps.Copy(nb.queue, cur.queue)
 	for key := range nb.queue {
 		delete(nb.unqueue, key)
 	}
@@ -142,15 +133,9 @@ func (L *leader) restore(old batch) {
 			nb.deadLetters[id] = raw
 		}
 	}
-	for id, raw := range cur.deadLetters {
-		nb.deadLetters[id] = raw
-	}
-	for id := range old.clearDead {
-		nb.clearDead[id] = struct{}{}
-	}
-	for id := range cur.clearDead {
-		nb.clearDead[id] = struct{}{}
-	}
+	maps.Copy(nb.deadLetters, cur.deadLetters)
+	maps.Copy(nb.clearDead, old.clearDead)
+	maps.Copy(nb.clearDead, cur.clearDead)
 	for id := range nb.deadLetters {
 		delete(nb.clearDead, id)
 	}

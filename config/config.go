@@ -280,14 +280,8 @@ func LoadForStatus(path string) (*Config, error) { return load(path, false) }
 func load(path string, needSecret bool) (*Config, error) {
 	var c Config
 	if path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, &Error{File: path, Problems: []string{err.Error()}}
-		}
-		dec := yaml.NewDecoder(bytes.NewReader(b))
-		dec.KnownFields(true)
-		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-			return nil, &Error{File: path, Problems: yamlProblems(b, err)}
+		if err := decodeFile(path, &c); err != nil {
+			return nil, err
 		}
 	}
 	var probs []string
@@ -622,14 +616,8 @@ func (c *Config) SecretFiles() []SecretFile {
 // the key and the file.
 func ReadUnchecked(path string, env []string) (*Config, error) {
 	var c Config
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, &Error{File: path, Problems: []string{err.Error()}}
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, &Error{File: path, Problems: yamlProblems(b, err)}
+	if err := decodeFile(path, &c); err != nil {
+		return nil, err
 	}
 	vars := map[string]string{}
 	for _, kv := range env {
@@ -771,4 +759,19 @@ func yamlProblems(doc []byte, err error) []string {
 		out = append(out, l)
 	}
 	return out
+}
+
+// decodeFile decodes the YAML file at path into c, refusing unknown keys.
+// Errors are *Error naming the file and, for YAML problems, the key and line.
+func decodeFile(path string, c *Config) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return &Error{File: path, Problems: []string{err.Error()}}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return &Error{File: path, Problems: yamlProblems(b, err)}
+	}
+	return nil
 }

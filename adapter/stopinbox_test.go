@@ -112,6 +112,7 @@ func TestStopKeepsEventsOnlyTheStandbyReceived(t *testing.T) {
 	l.Tune = func(c *config.Config) {
 		if c.Node == "b" {
 			c.Rules.HandoffGrace = 10 * time.Minute
+			c.Etcd.DedupWindow = time.Hour // the grace must stay below half the window (config)
 		}
 	}
 	a := l.start("a")

@@ -320,7 +320,10 @@ func readCPU() cpuSample {
 	}
 	var s cpuSample
 	for i, v := range f[1:] {
-		x, _ := strconv.ParseFloat(v, 64)
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return cpuSample{} // not the format we know: the share is unknown
+		}
 		x /= 100 // USER_HZ
 		s.total += x
 		if i != 3 && i != 4 { // idle, iowait
@@ -356,6 +359,9 @@ func loadAverage() float64 {
 	if len(f) == 0 {
 		return 0
 	}
-	v, _ := strconv.ParseFloat(f[0], 64)
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return 0
+	}
 	return v
 }

@@ -751,8 +751,8 @@ func yamlProblems(doc []byte, err error) []string {
 	out := make([]string, 0, len(lines))
 	for _, l := range lines {
 		if m := yamlLine.FindStringSubmatch(l); m != nil {
-			n, _ := strconv.Atoi(m[1])
-			if key, ok := keys[n]; ok {
+			n, err := strconv.Atoi(m[1])
+			if key, ok := keys[n]; ok && err == nil {
 				l = key + " (" + strings.TrimSuffix(m[0], ": ") + "): " + strings.TrimPrefix(l, m[0])
 			}
 		}

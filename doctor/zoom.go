@@ -100,8 +100,16 @@ func (r *run) checkToken(ctx context.Context) Result {
 		Error       string `json:"error"`
 		Reason      string `json:"reason"`
 	}
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	_ = json.Unmarshal(raw, &body)
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return fail("check outbound HTTPS from this host to "+hostOf(tokenURL)+" (a proxy cutting replies?)",
+			"token endpoint %s: HTTP %d, reply unreadable: %v", hostOf(tokenURL), resp.StatusCode, redact.URL(redact.Error(err, z.ClientSecret).Error()))
+	}
+	if err := json.Unmarshal(raw, &body); err != nil {
+		// Not the token endpoint's JSON (a proxy's page, say): reported
+		// below as a refusal with the HTTP status and this reason.
+		body.AccessToken, body.Error = "", "unreadable reply (not JSON)"
+	}
 	if resp.StatusCode != http.StatusOK || body.AccessToken == "" {
 		detail := fmt.Sprintf("token endpoint refused the %s grant: HTTP %d, error=%q, reason=%q",
 			grant, resp.StatusCode, body.Error, redact.Secrets(body.Reason, z.ClientSecret))

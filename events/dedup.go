@@ -390,7 +390,10 @@ func writeStringLiteral(b *bytes.Buffer, lit []byte) {
 func writeJSONString(b *bytes.Buffer, s string) {
 	for i := range len(s) {
 		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			enc, _ := json.Marshal(s) // a string always marshals
+			enc, err := json.Marshal(s)
+			if err != nil { // never: a Go string always marshals
+				enc = []byte(`""`)
+			}
 			b.Write(enc)
 			return
 		}

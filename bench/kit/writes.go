@@ -43,7 +43,10 @@ func LeaderWrites(lists ...[]Event) ([]LeaderWrite, error) {
 			w := LeaderWrite{Eng: id, Key: ev.Key}
 			if id != "" && eng != nil {
 				engs[id] = eng
-				s, _ := json.Marshal(eng)
+				s, err := json.Marshal(eng)
+				if err != nil {
+					return nil, fmt.Errorf("event %d: state of engagement %q: %w", i, id, err)
+				}
 				w.State, w.Closed = string(s), eng.Closed && !eng.Open()
 			}
 			out = append(out, w)

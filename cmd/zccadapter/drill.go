@@ -76,7 +76,10 @@ func drillCmd() *cobra.Command {
 			if rep != nil {
 				drill.PrintTable(cmd.OutOrStdout(), rep)
 				if report != "" {
-					b, _ := json.MarshalIndent(rep, "", "  ")
+					b, merr := json.MarshalIndent(rep, "", "  ")
+					if merr != nil {
+						return fmt.Errorf("--report: encode: %w", merr)
+					}
 					if werr := os.WriteFile(report, append(b, '\n'), 0o644); werr != nil {
 						return fmt.Errorf("--report: %w", werr)
 					}

@@ -56,7 +56,10 @@ func probe(ctx context.Context, url string, timeout time.Duration) error {
 		return fmt.Errorf("health: %w", err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+	body, rerr := io.ReadAll(io.LimitReader(resp.Body, 256))
+	if rerr != nil {
+		return fmt.Errorf("health: %s: HTTP %d: reading the reply: %w", url, resp.StatusCode, rerr)
+	}
 	if resp.StatusCode != http.StatusOK {
 		line, _, _ := strings.Cut(strings.TrimSpace(string(body)), "\n")
 		return fmt.Errorf("health: %s: HTTP %d: %s", url, resp.StatusCode, line)

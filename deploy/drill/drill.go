@@ -822,7 +822,10 @@ func (d *drill) doWith(hc *http.Client, req *http.Request, out any) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		b, rerr := io.ReadAll(io.LimitReader(resp.Body, 512))
+		if rerr != nil {
+			return fmt.Errorf("%s %s: HTTP %d (reply unreadable: %w)", req.Method, req.URL.Path, resp.StatusCode, rerr)
+		}
 		return fmt.Errorf("%s %s: HTTP %d: %s", req.Method, req.URL.Path, resp.StatusCode, bytes.TrimSpace(b))
 	}
 	if out == nil {

@@ -318,7 +318,11 @@ func (r RawEvent) Content(now time.Time) ([]byte, error) {
 		case p == "now_us":
 			return strconv.FormatInt(now.UnixMicro(), 10)
 		case strings.HasPrefix(p, "byte:"):
-			b, _ := strconv.ParseUint(p[5:], 16, 8)
+			b, err := strconv.ParseUint(p[5:], 16, 8)
+			if err != nil {
+				bad = fmt.Errorf("placeholder %s: %w", m, err)
+				return m
+			}
 			return string([]byte{byte(b)})
 		}
 		d, err := time.ParseDuration(p[len("now_ms"):])

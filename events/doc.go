@@ -6,7 +6,10 @@
 //   - events.go: [Parse] turns one event JSON (the envelope of PROTOCOL.md §3)
 //     into an [Event] with typed views ([Engagement], [Task], [Reservation],
 //     [Agent], [UserActivity]), its dedup key ([Event.Key]) and precise
-//     [*ParseError]s.
+//     [*ParseError]s; limits.go bounds what it accepts ([Limits]: plausible
+//     and consistent times, nesting), shape.go checks depth and UTF-8 before
+//     decoding, jsonvalue.go reads raw JSON values, parseerror.go holds
+//     [ParseError] with its bounded metric labels.
 //   - names.go: the event names Zoom sends ([KnownNames], [IsKnown]); an
 //     unknown name still parses, with [Event.Known] false.
 //   - dedup.go: [DedupKey], the key under which the two subscriptions' copies
@@ -21,7 +24,11 @@
 //   - client.go: [Client], which dials one subscription URL with a fresh token
 //     in the query string, sends heartbeats, watches liveness, reconnects with
 //     backoff, and hands each parsed event to the deliver function passed to
-//     its Run, on its read goroutine, in arrival order.
+//     its Run, on its read goroutine, in arrival order; read.go reads and
+//     dispatches frames (oversize frames dropped without closing the
+//     socket), conns.go tracks the raw connections for a bounded close,
+//     clientstatus.go keeps [ClientStatus] (socket gaps included),
+//     clientlog.go limits repeated log lines.
 //
 // What this package does not guarantee:
 //

@@ -1,19 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
-	"github.com/zccadapter/zccadapter/cluster"
 	"github.com/zccadapter/zccadapter/cluster/protocol"
 )
 
@@ -21,34 +13,9 @@ import (
 // lists the entries a leader parked, puts one's events back in the handoff
 // queue, and drops another only with --yes.
 func TestFinding3_DeadletterCommand(t *testing.T) {
-	e, err := cluster.StartEmbedded(cluster.EmbedConfig{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	path := filepath.Join(t.TempDir(), "node-a.yaml")
-	y := fmt.Sprintf(`node: a
-etcd:
-  endpoints: [%q]
-  cluster: ops
-  session_ttl: 2s
-  fence_margin: 500ms
-zoom:
-  account_id: acct-ops
-  client_id: ops-client
-  subscription_url: ws://127.0.0.1:1/ws?subscriptionId=sub-a
-recorder:
-  url: http://127.0.0.1:1
-`, e.Endpoints()[0])
-	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c, err := cluster.Connect(t.Context(), cluster.Config{Endpoints: e.Endpoints(), Cluster: "ops", Node: "a",
-		SessionTTL: 2 * time.Second, FenceMargin: 500 * time.Millisecond}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	lab := newToolLab(t)
+	path := lab.path
+	c := lab.connect(t)
 	term, err := c.Campaign(t.Context(), protocol.Member{})
 	if err != nil {
 		t.Fatal(err)
@@ -69,14 +36,7 @@ recorder:
 		t.Fatal(err)
 	}
 	run := func(args ...string) (string, error) {
-		var out bytes.Buffer
-		cmd := deadletterCmd()
-		cmd.SetOut(&out)
-		cmd.SetErr(io.Discard)
-		cmd.SilenceUsage, cmd.SilenceErrors = true, true
-		cmd.SetArgs(append(args, "--config", path))
-		err := cmd.ExecuteContext(t.Context())
-		return out.String(), err
+		return execTool(t, deadletterCmd, append(args, "--config", path)...)
 	}
 
 	out, err := run("list")

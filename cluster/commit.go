@@ -155,31 +155,19 @@ func (t *Term) grantDedupLease(ctx context.Context) (clientv3.LeaseID, error) {
 }
 
 // dedupLease returns a lease for dedup records and closed engagements: it
-// lives one DedupWindow from its grant. A new lease is granted when the
-// current one is older than a quarter window, so a record lives between
-// 3/4 and 1 window. ctx bounds a grant.
+// lives one DedupWindow from its grant, renewed as a sharedLease (a record
+// lives between 3/4 and 1 window). ctx bounds a grant.
 func (t *Term) dedupLease(ctx context.Context) (clientv3.LeaseID, error) {
-	t.dedupMu.Lock()
-	defer t.dedupMu.Unlock()
-	w := t.c.cfg.DedupWindow
-	if t.dedupID != clientv3.NoLease && time.Since(t.dedupAt) < w/4 {
-		return t.dedupID, nil
-	}
-	g, err := t.c.client.Grant(ctx, int64(w/time.Second))
+	id, err := t.dedup.get(ctx, t.c.client, t.c.cfg.DedupWindow)
 	if err != nil {
-		return clientv3.NoLease, fmt.Errorf("grant dedup lease: %w", err)
+		return clientv3.NoLease, fmt.Errorf("dedup lease: %w", err)
 	}
-	t.dedupID, t.dedupAt = g.ID, time.Now()
-	return g.ID, nil
+	return id, nil
 }
 
 // forgetDedupLease makes the next dedupLease grant a new lease (after a txn
 // failed because the lease was gone).
-func (t *Term) forgetDedupLease() {
-	t.dedupMu.Lock()
-	t.dedupID = clientv3.NoLease
-	t.dedupMu.Unlock()
-}
+func (t *Term) forgetDedupLease() { t.dedup.forget() }
 
 // isLeaseNotFound reports whether err says a lease no longer exists.
 func isLeaseNotFound(err error) bool { return errors.Is(err, rpctypes.ErrLeaseNotFound) }

@@ -35,9 +35,7 @@ type Term struct {
 	err      error
 	wg       sync.WaitGroup
 	resignMu sync.Mutex
-	dedupMu  sync.Mutex
-	dedupID  clientv3.LeaseID
-	dedupAt  time.Time
+	dedup    sharedLease // the dedup-window lease of this term's writes
 }
 
 // Campaign registers m as a member (Node set to this node, Since to now when
